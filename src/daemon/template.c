@@ -1,0 +1,572 @@
+/* template.c - the "host" template: what a namespace sandbox sees.
+ *
+ *   /usr, /bin, /sbin, /lib*   the host's, read-only underneath a persistent writable layer
+ *   /etc                       the host's minus every file other users could not read anyway
+ *                              (shadow, ssh host keys, ...), plus our passwd/group/hosts,
+ *                              under a persistent writable layer
+ *   /var, /opt                 persistent, per sandbox (dpkg's database over the host's)
+ *   /home/agent, /root         persistent homes
+ *   /tmp, /run, /dev/shm       fresh tmpfs
+ *   /dev                       null zero full random urandom tty, its own pts
+ *   /proc, /sys                of the sandbox's own namespaces; sensitive parts hidden or
+ *                              read-only
+ *   workspaces                 at the same absolute path as on the host, rw or ro
+ * Nothing else of the host exists inside. The daemon builds the list of operations; sbx-init
+ * executes it (initproto.h). When sbx runs as root the host directories are attached through
+ * idmapped mounts (idmap.h). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "daemon.h"
+#include "initproto.h"
+#include "log.h"
+#include "util.h"
+
+#define PLAN_MAX_PKTS 32
+#define PLAN_PKT_SOFT 60000 /* start a new packet beyond this size */
+#define PLAN_MAX_FDS 64
+
+struct sbx_setup_plan {
+	sbx_buf pkts[PLAN_MAX_PKTS];
+	int pkt_fds[PLAN_MAX_PKTS][8];
+	size_t pkt_nfds[PLAN_MAX_PKTS];
+	size_t npkts;
+	size_t total_fds;
+};
+
+static sbx_buf *cur(struct sbx_setup_plan *p)
+{
+	return &p->pkts[p->npkts - 1];
+}
+
+static int plan_new_packet(struct sbx_setup_plan *p)
+{
+	if (p->npkts == PLAN_MAX_PKTS) {
+		errno = E2BIG;
+		return -1;
+	}
+	sbx_buf_init(&p->pkts[p->npkts], SBX_MSG_MAX);
+	p->pkt_nfds[p->npkts] = 0;
+	p->npkts++;
+	return sbx_msg_begin(cur(p), SBX_MSG_SETUP, 0);
+}
+
+static int plan_room(struct sbx_setup_plan *p, bool need_fd)
+{
+	if (cur(p)->len > PLAN_PKT_SOFT || (need_fd && p->pkt_nfds[p->npkts - 1] == 8))
+		return plan_new_packet(p);
+	return 0;
+}
+
+static void plan_free(struct sbx_setup_plan *p)
+{
+	for (size_t i = 0; i < p->npkts; i++) {
+		sbx_buf_free(&p->pkts[i]);
+		for (size_t j = 0; j < p->pkt_nfds[i]; j++)
+			close(p->pkt_fds[i][j]);
+	}
+	p->npkts = 0;
+}
+
+/* Adds an fd to the current packet; returns its global index. Takes ownership. */
+static int plan_fd(struct sbx_setup_plan *p, int fd)
+{
+	if (plan_room(p, true) < 0 || p->total_fds >= PLAN_MAX_FDS) {
+		close(fd);
+		return -1;
+	}
+	p->pkt_fds[p->npkts - 1][p->pkt_nfds[p->npkts - 1]++] = fd;
+	return (int)p->total_fds++;
+}
+
+struct op {
+	uint32_t kind, flags, mode;
+	uint64_t size;
+	const char *src, *dest, *upper, *work;
+	const void *data;
+	size_t data_len;
+	int fd_index; /* -1 = none */
+	int64_t uid, gid; /* -1 = none */
+};
+#define OP(...) ((struct op){.fd_index = -1, .uid = -1, .gid = -1, __VA_ARGS__})
+
+static int plan_op(struct sbx_setup_plan *p, struct op o)
+{
+	sbx_buf *b;
+	size_t off;
+
+	if (plan_room(p, false) < 0)
+		return -1;
+	b = cur(p);
+	if (sbx_msg_nest_begin(b, SBX_A_OP, &off) < 0 || sbx_msg_put_u32(b, SBX_OA_KIND, o.kind) < 0)
+		return -1;
+	if (o.flags && sbx_msg_put_u32(b, SBX_OA_FLAGS, o.flags) < 0)
+		return -1;
+	if (o.mode && sbx_msg_put_u32(b, SBX_OA_MODE, o.mode) < 0)
+		return -1;
+	if (o.size && sbx_msg_put_u64(b, SBX_OA_SIZE, o.size) < 0)
+		return -1;
+	if (o.src && sbx_msg_put_str(b, SBX_OA_SRC, o.src) < 0)
+		return -1;
+	if (o.dest && sbx_msg_put_str(b, SBX_OA_DEST, o.dest) < 0)
+		return -1;
+	if (o.upper && sbx_msg_put_str(b, SBX_OA_UPPER, o.upper) < 0)
+		return -1;
+	if (o.work && sbx_msg_put_str(b, SBX_OA_WORK, o.work) < 0)
+		return -1;
+	if (o.data && sbx_msg_put(b, SBX_OA_DATA, o.data, (uint32_t)o.data_len) < 0)
+		return -1;
+	if (o.fd_index >= 0 && sbx_msg_put_u32(b, SBX_OA_FD, (uint32_t)o.fd_index) < 0)
+		return -1;
+	if (o.uid >= 0 && sbx_msg_put_u32(b, SBX_OA_UID, (uint32_t)o.uid) < 0)
+		return -1;
+	if (o.gid >= 0 && sbx_msg_put_u32(b, SBX_OA_GID, (uint32_t)o.gid) < 0)
+		return -1;
+	return sbx_msg_nest_end(b, off);
+}
+
+static int plan_str(struct sbx_setup_plan *p, uint16_t type, const char *s)
+{
+	if (plan_room(p, false) < 0)
+		return -1;
+	return sbx_msg_put_str(cur(p), type, s);
+}
+
+/* ---- the pieces of the view ---- */
+
+static int sb_path(const struct sbx_sandbox *sb, char *out, size_t n, const char *rel)
+{
+	if ((size_t)snprintf(out, n, "%s/%s", sb->dir, rel) >= n) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_owned(const struct sbx_daemon *d, const char *path, mode_t mode, uid_t in_uid, gid_t in_gid)
+{
+	uid_t u = sbx_idmap_host_uid(&d->idmap, in_uid);
+	gid_t g = sbx_idmap_host_gid(&d->idmap, in_gid);
+
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -1;
+	/* Chown only what we just may: root can give it to the sandbox's ids; an unprivileged user
+	 * leaves it as its own (which is the agent's inside) and lets init fix the layer roots. */
+	if (d->idmap.mode == SBX_IDMAP_ROOT && u != (uid_t)-1 && g != (gid_t)-1 && lchown(path, u, g) < 0)
+		return -1;
+	if (chmod(path, mode) < 0)
+		return -1;
+	return 0;
+}
+
+static const char *const layers[] = {"usr", "etc", "dpkg"};
+
+int sbx_template_prepare_dirs(struct sbx_sandbox *sb, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	char p[PATH_MAX];
+
+	if (mkdir(sb->dir, 0700) < 0 && errno != EEXIST)
+		return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", sb->dir);
+	/* The sandbox directory itself must be traversable by the sandbox's ids when root maps
+	 * them to other host uids; its parent (state_dir) stays 0700 for everyone else. */
+	if (d->idmap.mode == SBX_IDMAP_ROOT && chmod(sb->dir, 0711) < 0)
+		return sbx_err_sys(err, SBX_E_IO, errno, "cannot chmod %s", sb->dir);
+	static const struct {
+		const char *rel;
+		mode_t mode;
+		uid_t uid;
+	} dirs[] = {
+		{"layers", 0711, 0},      {"home", 0750, SBX_AGENT_UID}, {"root", 0700, 0},
+		{"layers/var", 0755, 0},  {"layers/opt", 0755, 0},       {"logs", 0700, (uid_t)-1},
+	};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(dirs); i++) {
+		if (sb_path(sb, p, sizeof(p), dirs[i].rel) < 0)
+			return sbx_err_sys(err, SBX_E_INVALID, errno, "state path");
+		if (dirs[i].uid == (uid_t)-1) {
+			if (mkdir(p, dirs[i].mode) < 0 && errno != EEXIST)
+				return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", p);
+		} else if (mkdir_owned(d, p, dirs[i].mode, dirs[i].uid, dirs[i].uid) < 0) {
+			return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", p);
+		}
+	}
+	for (size_t i = 0; i < SBX_ARRAY_LEN(layers); i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "layers/%s", layers[i]);
+		if (sb_path(sb, p, sizeof(p), rel) < 0 || mkdir_owned(d, p, 0755, 0, 0) < 0)
+			return sbx_err_sys(err, SBX_E_IO, errno, "cannot create the %s layer", layers[i]);
+		snprintf(rel, sizeof(rel), "layers/%s/upper", layers[i]);
+		if (sb_path(sb, p, sizeof(p), rel) < 0 || mkdir_owned(d, p, 0755, 0, 0) < 0)
+			return sbx_err_sys(err, SBX_E_IO, errno, "cannot create the %s layer", layers[i]);
+		snprintf(rel, sizeof(rel), "layers/%s/work", layers[i]);
+		if (sb_path(sb, p, sizeof(p), rel) < 0 || mkdir_owned(d, p, 0700, 0, 0) < 0)
+			return sbx_err_sys(err, SBX_E_IO, errno, "cannot create the %s layer", layers[i]);
+	}
+	/* A skeleton /var so that the usual tools find their directories on first start. */
+	static const struct {
+		const char *rel;
+		mode_t mode;
+	} var[] = {{"layers/var/tmp", 01777},        {"layers/var/cache", 0755}, {"layers/var/lib", 0755},
+		   {"layers/var/log", 0755},         {"layers/var/spool", 0755}, {"layers/var/cache/apt", 0755},
+		   {"layers/var/lib/apt", 0755},     {"layers/var/lib/apt/lists", 0755},
+		   {"layers/var/lib/dpkg", 0755},    {"layers/var/lib/misc", 0755}};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(var); i++) {
+		if (sb_path(sb, p, sizeof(p), var[i].rel) < 0 || mkdir_owned(d, p, var[i].mode, 0, 0) < 0)
+			return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", p);
+	}
+	return 0;
+}
+
+/* Lines of a host passwd/group file worth keeping: system accounts (id < 1000) and nobody.
+ * Real users of the host are not the sandbox's business. */
+static int filtered_accounts(const char *host_file, bool is_group, sbx_buf *out)
+{
+	cleanup_free char *data = NULL;
+	size_t len;
+	char *line, *save = NULL;
+
+	if (sbx_read_file_at(AT_FDCWD, host_file, 1 << 20, &data, &len) < 0)
+		data = NULL;
+	if (data) {
+		for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char copy[1024];
+			char *f[4] = {0};
+			size_t nf = 0;
+			int64_t id;
+			if (sbx_strlcpy(copy, line, sizeof(copy)) >= sizeof(copy))
+				continue;
+			for (char *s = copy; nf < 4; nf++) {
+				f[nf] = s;
+				s = strchr(s, ':');
+				if (!s)
+					break;
+				*s++ = '\0';
+			}
+			if (nf < 2 || !f[2] || sbx_parse_i64(f[2], 0, UINT32_MAX, &id) < 0)
+				continue;
+			if ((id >= 1000 && id != 65534) || (id == 1000))
+				continue;
+			if (sbx_buf_printf(out, "%s\n", line) < 0)
+				return -1;
+		}
+	}
+	if (is_group)
+		return sbx_buf_printf(out, "agent:x:%d:\n", SBX_AGENT_GID);
+	return sbx_buf_printf(out, "agent:x:%d:%d:sbx agent:/home/agent:/bin/bash\n", SBX_AGENT_UID, SBX_AGENT_GID);
+}
+
+/* Every entry of the host's /etc that other users cannot read: that is what a Unix system calls
+ * a secret (shadow, gshadow, ssh host keys, ssl/private, sudoers, ...). Hidden inside. */
+static int etc_secrets(const char *dir, const char *inside, int depth, struct sbx_setup_plan *p, size_t *count)
+{
+	DIR *dp;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > 6 || *count > 2000)
+		return 0;
+	dp = opendir(dir);
+	if (!dp)
+		return 0;
+	while ((de = readdir(dp)) && r == 0) {
+		char hp[PATH_MAX], ip[PATH_MAX];
+		struct stat st;
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if ((size_t)snprintf(hp, sizeof(hp), "%s/%s", dir, de->d_name) >= sizeof(hp) ||
+		    (size_t)snprintf(ip, sizeof(ip), "%s/%s", inside, de->d_name) >= sizeof(ip))
+			continue;
+		if (lstat(hp, &st) < 0 || S_ISLNK(st.st_mode))
+			continue;
+		(*count)++;
+		if (S_ISDIR(st.st_mode)) {
+			if ((st.st_mode & 0005) != 0005)
+				r = plan_op(p, OP(.kind = SBX_OP_MASK, .dest = ip));
+			else
+				r = etc_secrets(hp, ip, depth + 1, p, count);
+		} else if (!(st.st_mode & 0004)) {
+			r = plan_op(p, OP(.kind = SBX_OP_MASK, .dest = ip));
+		}
+	}
+	closedir(dp);
+	return r;
+}
+
+/* Credentials commonly kept at the top of a home directory: hidden when a workspace is (or
+ * contains) a home, so that `sbx run` in ~ does not hand the agent ~/.ssh or ~/.aws. */
+static const char *const credential_names[] = {
+	".ssh", ".aws", ".gnupg", ".kube", ".docker", ".netrc", ".git-credentials", ".config/gcloud",
+	".config/gh", ".azure", ".pypirc", ".npmrc", ".vault-token", ".password-store", ".local/share/keyrings",
+};
+
+static int mask_under_workspace(struct sbx_daemon *d, const struct sbx_workspace *ws, struct sbx_setup_plan *p)
+{
+	const char *sbx_dirs[] = {d->paths.state_dir, d->paths.config_dir, d->paths.runtime_dir};
+	char path[PATH_MAX];
+	size_t wl = strlen(ws->path);
+
+	/* sbx's own state (secrets, CA key, other sandboxes) is never visible inside. */
+	for (size_t i = 0; i < SBX_ARRAY_LEN(sbx_dirs); i++) {
+		const char *s = sbx_dirs[i];
+		if ((strcmp(ws->path, "/") == 0 || (strncmp(s, ws->path, wl) == 0 && s[wl] == '/')) &&
+		    plan_op(p, OP(.kind = SBX_OP_MASK, .dest = s)) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < SBX_ARRAY_LEN(credential_names); i++) {
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", ws->path, credential_names[i]);
+		if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode) && plan_op(p, OP(.kind = SBX_OP_MASK, .dest = path)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int host_dir_op(struct sbx_daemon *d, struct sbx_setup_plan *p, const char *path, uint32_t flags,
+		       sbx_err *err)
+{
+	if (d->idmap.mode == SBX_IDMAP_ROOT) {
+		int fd = sbx_idmap_mount_fd(&d->idmap, path, false, false, err);
+		if (fd < 0)
+			return -1;
+		int idx = plan_fd(p, fd);
+		if (idx < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = path, .fd_index = idx, .flags = flags));
+	}
+	return plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = path, .flags = flags));
+}
+
+static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const char *host_path, const char *layer,
+		      sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	char upper[PATH_MAX], work[PATH_MAX], rel[64];
+	struct op o = OP(.kind = SBX_OP_OVERLAY, .dest = host_path);
+
+	snprintf(rel, sizeof(rel), "layers/%s/upper", layer);
+	if (sb_path(sb, upper, sizeof(upper), rel) < 0)
+		return sbx_err_set(err, SBX_E_INVALID, "state path too long");
+	snprintf(rel, sizeof(rel), "layers/%s/work", layer);
+	if (sb_path(sb, work, sizeof(work), rel) < 0)
+		return sbx_err_set(err, SBX_E_INVALID, "state path too long");
+	o.upper = upper;
+	o.work = work;
+	if (d->idmap.mode == SBX_IDMAP_ROOT) {
+		int fd = sbx_idmap_mount_fd(&d->idmap, host_path, false, false, err);
+		if (fd < 0)
+			return -1;
+		o.fd_index = plan_fd(p, fd);
+		if (o.fd_index < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+	} else {
+		o.src = host_path;
+	}
+	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
+		/* Only init, inside the user namespace, can give the layer root to root inside. */
+		o.uid = 0;
+		o.gid = 0;
+	}
+	return plan_op(p, o);
+}
+
+static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	char path[PATH_MAX];
+	struct stat st;
+	size_t nsecrets = 0;
+	sbx_buf text;
+	int r = 0;
+
+	if (plan_new_packet(p) < 0)
+		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+	if (plan_str(p, SBX_A_HOSTNAME, sb->name) < 0 || plan_str(p, SBX_A_SANDBOX_ID, sb->id) < 0 ||
+	    sbx_msg_put_u32(cur(p), SBX_A_LOOPBACK, 1) < 0)
+		goto e2big;
+
+	/* System directories. */
+	if (overlay_op(sb, p, "/usr", "usr", err) < 0)
+		return -1;
+	static const char *const top[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(top); i++) {
+		char target[PATH_MAX];
+		if (lstat(top[i], &st) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlink(top[i], target, sizeof(target) - 1);
+			if (n <= 0)
+				continue;
+			target[n] = '\0';
+			if (plan_op(p, OP(.kind = SBX_OP_SYMLINK, .src = target, .dest = top[i])) < 0)
+				goto e2big;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (host_dir_op(d, p, top[i], SBX_OPF_RO | SBX_OPF_NODEV, err) < 0)
+				return -1;
+		}
+	}
+	if (overlay_op(sb, p, "/etc", "etc", err) < 0)
+		return -1;
+	if (etc_secrets("/etc", "/etc", 0, p, &nsecrets) < 0)
+		goto e2big;
+
+	/* Persistent per-sandbox places. */
+	if (sb_path(sb, path, sizeof(path), "layers/var") < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/var", .flags = SBX_OPF_NODEV)) < 0)
+		goto e2big;
+	if (stat("/var/lib/dpkg", &st) == 0 && overlay_op(sb, p, "/var/lib/dpkg", "dpkg", err) < 0)
+		return -1;
+	if (sb_path(sb, path, sizeof(path), "layers/opt") < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/opt", .flags = SBX_OPF_NODEV)) < 0)
+		goto e2big;
+	if (sb_path(sb, path, sizeof(path), "home") < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/home/agent",
+			  .flags = SBX_OPF_NODEV | SBX_OPF_NOSUID)) < 0)
+		goto e2big;
+	if (sbx_idmap_has_root(&d->idmap) &&
+	    (sb_path(sb, path, sizeof(path), "root") < 0 ||
+	     plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/root", .flags = SBX_OPF_NODEV | SBX_OPF_NOSUID)) <
+		     0))
+		goto e2big;
+
+	/* Fresh every start. */
+	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/tmp", .mode = 01777, .size = 4ULL << 30)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/run", .mode = 0755, .size = 64ULL << 20)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_DIR, .dest = "/run/lock", .mode = 01777)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_DEV, .dest = "/dev")) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_PROC, .dest = "/proc")) < 0)
+		goto e2big;
+	static const char *const proc_hidden[] = {"/proc/kcore",        "/proc/keys",      "/proc/key-users",
+						  "/proc/timer_list",   "/proc/sched_debug", "/proc/latency_stats",
+						  "/proc/kallsyms",     "/proc/kpagecount",  "/proc/kpageflags",
+						  "/proc/kpagecgroup",  "/proc/acpi",        "/proc/scsi",
+						  "/proc/sysrq-trigger", "/proc/config.gz",  "/proc/vmallocinfo"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_hidden); i++)
+		if (plan_op(p, OP(.kind = SBX_OP_MASK, .dest = proc_hidden[i])) < 0)
+			goto e2big;
+	static const char *const proc_ro[] = {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_ro); i++)
+		if (plan_op(p, OP(.kind = SBX_OP_REMOUNT, .dest = proc_ro[i],
+				  .flags = SBX_OPF_RO | SBX_OPF_NOSUID | SBX_OPF_NODEV | SBX_OPF_NOEXEC |
+					   SBX_OPF_OPTIONAL | SBX_OPF_RECURSIVE)) < 0)
+			goto e2big;
+	if (plan_op(p, OP(.kind = SBX_OP_SYSFS, .dest = "/sys")) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_MASK, .dest = "/sys/firmware")) < 0)
+		goto e2big;
+
+	/* Workspaces, at the same absolute path. */
+	for (size_t i = 0; i < sb->spec.nws; i++) {
+		const struct sbx_workspace *ws = &sb->spec.ws[i];
+		uint32_t fl = SBX_OPF_RECURSIVE | SBX_OPF_NODEV | SBX_OPF_NOSUID | (ws->ro ? SBX_OPF_RO : 0);
+		if (d->idmap.mode == SBX_IDMAP_ROOT) {
+			int fd = sbx_idmap_mount_fd(&d->idmap, ws->path, true, true, err);
+			if (fd < 0)
+				return sbx_err_wrap(err, "workspace %s", ws->path);
+			int idx = plan_fd(p, fd);
+			if (idx < 0)
+				return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+			if (plan_op(p, OP(.kind = SBX_OP_BIND, .dest = ws->path, .fd_index = idx, .flags = fl)) < 0)
+				goto e2big;
+		} else if (plan_op(p, OP(.kind = SBX_OP_BIND, .src = ws->path, .dest = ws->path, .flags = fl)) < 0) {
+			goto e2big;
+		}
+		if (mask_under_workspace(d, ws, p) < 0)
+			goto e2big;
+	}
+
+	/* Identity files, written into the /etc layer (editable by root inside). */
+	sbx_buf_init(&text, 1 << 20);
+	if (filtered_accounts("/etc/passwd", false, &text) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/passwd", .mode = 0644, .data = text.data,
+			  .data_len = text.len)) < 0)
+		r = -1;
+	sbx_buf_reset(&text);
+	if (!r && (filtered_accounts("/etc/group", true, &text) < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/group", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_reset(&text);
+	if (!r && (sbx_buf_printf(&text, "%s\n", sb->name) < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/hostname", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_reset(&text);
+	if (!r && (sbx_buf_printf(&text, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+					 "127.0.1.1\t%s\n", sb->name) < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/hosts", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_reset(&text);
+	/* No resolver yet: the sandbox has no network until the egress proxy provides one. */
+	if (!r && (sbx_buf_printf(&text, "# sbx: names are resolved by the sbx egress proxy\n") < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/resolv.conf", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_free(&text);
+	if (r < 0)
+		goto e2big;
+
+	/* Hardening for every process sbx starts inside. */
+	if (plan_room(p, false) < 0 || sbx_msg_put(cur(p), SBX_A_BPF, d->bpf.insns, (uint32_t)(d->bpf.len * 8)) < 0)
+		goto e2big;
+	const char *rw[] = {"/tmp", "/var", "/opt", "/usr", "/etc", "/run", "/home/agent", "/dev/shm", "/proc"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(rw); i++)
+		if (plan_str(p, SBX_A_LANDLOCK_RW, rw[i]) < 0)
+			goto e2big;
+	if (sbx_idmap_has_root(&d->idmap) && plan_str(p, SBX_A_LANDLOCK_RW, "/root") < 0)
+		goto e2big;
+	for (size_t i = 0; i < sb->spec.nws; i++)
+		if (!sb->spec.ws[i].ro && plan_str(p, SBX_A_LANDLOCK_RW, sb->spec.ws[i].path) < 0)
+			goto e2big;
+	const char *dev[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(dev); i++)
+		if (plan_str(p, SBX_A_LANDLOCK_DEV, dev[i]) < 0)
+			goto e2big;
+	if (sbx_msg_put_u32(cur(p), SBX_A_LANDLOCK_MIN_ABI, 1) < 0 || sbx_msg_put_u32(cur(p), SBX_A_NOFILE, 65536) < 0)
+		goto e2big;
+	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE) {
+		/* Without a cgroup the process limit falls back to RLIMIT_NPROC of the agent's uid. */
+		uint32_t pids = sb->spec.pids ? sb->spec.pids : SBX_DEFAULT_PIDS;
+		if (sbx_msg_put_u32(cur(p), SBX_A_RLIMIT_NPROC, pids) < 0)
+			goto e2big;
+	}
+	log_debug("sandbox %s: %zu setup packets, %zu mount fds, %zu hidden /etc entries", sb->name, p->npkts,
+		  p->total_fds, nsecrets);
+	return 0;
+e2big:
+	return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox plan is too large (or out of memory)");
+}
+
+int sbx_template_host_send(struct sbx_sandbox *sb, int ctl, sbx_err *err)
+{
+	struct sbx_setup_plan *p = calloc(1, sizeof(*p));
+	int r = -1;
+
+	if (!p)
+		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+	if (build(sb, p, err) < 0)
+		goto out;
+	for (size_t i = 0; i < p->npkts; i++) {
+		struct sbx_msg_hdr h;
+		memcpy(&h, p->pkts[i].data, sizeof(h));
+		h.flags = i + 1 < p->npkts ? 1 : 0;
+		memcpy(p->pkts[i].data, &h, sizeof(h));
+		if (sbx_msg_finish(&p->pkts[i]) < 0 ||
+		    sbx_msg_send(ctl, &p->pkts[i], p->pkt_fds[i], p->pkt_nfds[i]) < 0) {
+			sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot send the setup to the sandbox");
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	plan_free(p);
+	free(p);
+	return r;
+}
