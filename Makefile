@@ -2,7 +2,9 @@
 # `make SAN=1` builds an ASan+UBSan tree in build-san/; `make CC=clang` builds with clang.
 # Each source directory is one component; adding a .c file to it is all a new module needs.
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
 SAN     ?=
 O       ?= $(if $(SAN),build-san,build)
 PREFIX  ?= /usr/local
@@ -10,12 +12,13 @@ PREFIX  ?= /usr/local
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
-           -Wformat=2 -Wvla -Wpointer-arith -Wno-unused-parameter
+           -Wformat=2 -Wvla -Wpointer-arith -Wno-unused-parameter -Wno-format-truncation
 CSTD    := -std=gnu17
 CPPFLAGS_ALL := -D_GNU_SOURCE -Isrc/common -Isrc -DSBX_VERSION='"$(VERSION)"'
 OPT     := -O2 -g
 HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
-SANFLAGS := $(if $(SAN),-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
+comma := ,
+SANFLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
 
 CFLAGS_ALL  := $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CPPFLAGS_ALL) $(CFLAGS)
 # sbx-init and the probe are static and run inside sandboxes: no sanitizer runtimes there.

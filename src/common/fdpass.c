@@ -1,4 +1,4 @@
-#define _GNU_SOURCE
+
 #include "fdpass.h"
 
 #include <errno.h>

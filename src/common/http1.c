@@ -223,7 +223,7 @@ struct head_ctx {
 	const char *cl_error; /* first invalid Content-Length value */
 	uint64_t cl;
 	size_t host_idx, te_idx;
-	const char *ambiguous; /* first header name with '_' for '-' in a framing header */
+	const char *ambiguous; /* a framing header hidden from some hops ('_' for '-', Connection) */
 	bool conn_close, conn_keep_alive, conn_upgrade, has_upgrade, expect_continue;
 	/* responses: the Transfer-Encoding list across all TE header lines */
 	size_t te_codings, te_chunked;
@@ -333,13 +333,20 @@ static void note_header(struct head_ctx *ctx, struct sbx_http_msg *msg, const un
 			ctx->conn_keep_alive = true;
 		if (sbx_http_list_has_token(v, "upgrade"))
 			ctx->conn_upgrade = true;
+		/* A hop that honours Connection deletes the listed fields before forwarding: listing
+		 * a framing field there re-frames the message for the next hop. */
+		if (!ctx->ambiguous && (sbx_http_list_has_token(v, "content-length") ||
+					sbx_http_list_has_token(v, "transfer-encoding") ||
+					sbx_http_list_has_token(v, "host")))
+			ctx->ambiguous = "framing header listed in Connection";
 		break;
 	case H_EXPECT:
 		if (sbx_http_str_ieq(v, "100-continue"))
 			ctx->expect_continue = true;
 		break;
 	case H_UPGRADE:
-		ctx->has_upgrade = true;
+		if (v.len > 0)
+			ctx->has_upgrade = true;
 		break;
 	case H_AMBIGUOUS:
 		if (!ctx->ambiguous)
@@ -455,11 +462,13 @@ static int parse_status_line(const unsigned char *p, size_t n, bool complete, st
 	}
 	if (p[8] != ' ')
 		return fail(err, 502, "malformed status-line");
-	for (size_t i = 9; i < 12 && i < n; i++)
+	/* Left to right, so a prefix fails with the same reason as the whole line. */
+	for (size_t i = 9; i < 12 && i < n; i++) {
 		if (!is_digit(p[i]))
 			return fail(err, 502, "invalid status code");
-	if (n > 9 && (p[9] < '1' || p[9] > '5'))
-		return fail(err, 502, "status code out of range");
+		if (i == 9 && (p[i] < '1' || p[i] > '5'))
+			return fail(err, 502, "status code out of range");
+	}
 	if (n < 12) {
 		if (!complete)
 			return 0;
@@ -647,8 +656,11 @@ static int parse_head(const char *buf, size_t len, struct head_ctx *ctx, struct 
 	size_t pos = 0;
 	int rc;
 
-	if (!buf && len)
-		return fail(err, ctx->kind == SBX_HTTP_REQUEST ? 400 : 502, "no input");
+	if (!buf) {
+		if (len)
+			return fail(err, ctx->kind == SBX_HTTP_REQUEST ? 400 : 502, "no input");
+		u = (const unsigned char *)""; /* pointer arithmetic on NULL is undefined, even + 0 */
+	}
 	for (bool first = true;; first = false) {
 		size_t start = pos, end = pos, scan_end = lim, n;
 		enum { T_NONE, T_CRLF, T_BARE_LF, T_BARE_CR } term = T_NONE;
@@ -909,15 +921,15 @@ static int chunk_size_byte(struct sbx_http_chunked *c, unsigned char ch, struct 
  * is complete. */
 static int chunk_trailer_byte(struct sbx_http_chunked *c, unsigned char ch, struct sbx_http_error *err)
 {
+	/* The final CRLF is not a trailer field and does not count against the cap. */
+	if (c->state == CH_TRAILER_START && ch == '\r') {
+		c->state = CH_FINAL_LF;
+		return 0;
+	}
 	if (c->state != CH_FINAL_LF && ++c->trailer_bytes > SBX_HTTP_MAX_TRAILERS)
 		return chunk_fail(c, err, 400, "trailers too large");
 	switch (c->state) {
 	case CH_TRAILER_START:
-		if (ch == '\r') {
-			c->trailer_bytes--; /* the final CRLF is not a trailer field */
-			c->state = CH_FINAL_LF;
-			return 0;
-		}
 		if (is_ows(ch))
 			return chunk_fail(c, err, 400, "obs-fold not allowed");
 		if (ch == ':')
@@ -1012,7 +1024,7 @@ int sbx_http_chunked_feed(struct sbx_http_chunked *c, const char *in, size_t len
 		case CH_DATA_CR:
 			if (ch != '\r') {
 				*consumed = i;
-				return chunk_fail(c, err, 400, ch == '\n' ? "bare LF after chunk data" : "chunk data longer than its size");
+				return chunk_fail(c, err, 400, ch == '\n' ? "bare LF after chunk data" : "missing CRLF after chunk data");
 			}
 			c->state = CH_DATA_LF;
 			break;

@@ -152,6 +152,27 @@ static inline int sbx_move_mount(int from_dfd, const char *from, int to_dfd, con
 {
 	return (int)syscall(__NR_move_mount, from_dfd, from, to_dfd, to, flags);
 }
+#ifndef __NR_fsopen
+#define __NR_fsopen 430
+#define __NR_fsconfig 431
+#define __NR_fsmount 432
+#endif
+#define SBX_FSOPEN_CLOEXEC 0x00000001
+#define SBX_FSMOUNT_CLOEXEC 0x00000001
+#define SBX_FSCONFIG_SET_STRING 1
+#define SBX_FSCONFIG_CMD_CREATE 6
+static inline int sbx_fsopen(const char *fs, unsigned flags)
+{
+	return (int)syscall(__NR_fsopen, fs, flags);
+}
+static inline int sbx_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux)
+{
+	return (int)syscall(__NR_fsconfig, fd, cmd, key, value, aux);
+}
+static inline int sbx_fsmount(int fd, unsigned flags, unsigned attr)
+{
+	return (int)syscall(__NR_fsmount, fd, flags, attr);
+}
 static inline int sbx_mount_setattr(int dfd, const char *path, unsigned flags, struct sbx_mount_attr *attr)
 {
 	return (int)syscall(__NR_mount_setattr, dfd, path, flags, attr, sizeof(*attr));

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE
+
 #include "paths.h"
 
 #include <errno.h>

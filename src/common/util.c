@@ -1,4 +1,4 @@
-#define _GNU_SOURCE
+
 #include "util.h"
 
 #include <ctype.h>
@@ -482,7 +482,7 @@ static int rm_rf_children(int dfd, dev_t dev, int depth)
 			int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0 && errno == EACCES) {
 				/* A directory we own but cannot read (mode 000): make it ours again. */
-				fchmodat(dirfd(d), de->d_name, 0700, 0);
+				(void)!fchmodat(dirfd(d), de->d_name, 0700, 0);
 				cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			}
 			if (cfd >= 0 && rm_rf_children(cfd, dev, depth + 1) < 0 && !first_errno)
@@ -512,7 +512,7 @@ int sbx_rm_rf_at(int dirfd, const char *name)
 		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == EACCES) {
-		fchmodat(dirfd, name, 0700, 0);
+		(void)!fchmodat(dirfd, name, 0700, 0);
 		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0)

@@ -62,7 +62,9 @@ struct sbx_sandbox;
 struct sbx_exec;
 struct sbx_daemon;
 
-/* A pending start/stop; cb == NULL once the requester has gone away. */
+/* A pending start/stop, allocated by the requester and owned by the sandbox from the moment it
+ * is handed to sbx_sandbox_start/stop: it is freed after the callback. A requester that goes
+ * away sets cb = NULL (sbx_waiter_cancel) and forgets it. */
 struct sbx_waiter {
 	void (*cb)(void *ud, struct sbx_sandbox *sb, const sbx_err *err);
 	void *ud;
@@ -76,7 +78,9 @@ struct sbx_exec {
 	bool started;
 	bool tty;
 	bool detached;
-	/* Callbacks to the requester (NULL once it has gone away). */
+	/* Callbacks to the requester (NULL once it has gone away). Exactly one of them ends the
+	 * exec: on_started with an error, or on_exit; the record is freed right after by
+	 * sandbox.c, which owns it once sbx_sandbox_exec has succeeded. */
 	void (*on_started)(struct sbx_exec *ex, const int *fds, size_t nfds, uint32_t fdmask, const sbx_err *err);
 	void (*on_exit)(struct sbx_exec *ex, int wstatus);
 	void *ud;

@@ -1,4 +1,4 @@
-#define _GNU_SOURCE
+
 #include "idmap.h"
 
 #include <errno.h>
@@ -100,7 +100,8 @@ static int make_userns(const char *uid_map, const char *gid_map, sbx_err *err)
 	close(sync[0]);
 	/* Wait until the child is in its namespace: its ns/user link changes. */
 	char self_ns[64] = "", child_ns[64] = "";
-	readlink("/proc/self/ns/user", self_ns, sizeof(self_ns) - 1);
+	if (readlink("/proc/self/ns/user", self_ns, sizeof(self_ns) - 1) < 0)
+		self_ns[0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
 	for (int i = 0; i < 2000; i++) {
 		ssize_t n = readlink(path, child_ns, sizeof(child_ns) - 1);
@@ -330,6 +331,50 @@ int sbx_idmap_mount_fd(const struct sbx_idmap *m, const char *path, bool workspa
 				   path);
 	}
 	return fd;
+}
+
+int sbx_idmap_tree_fd(const char *path, sbx_err *err)
+{
+	int fd = sbx_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+
+	if (fd < 0)
+		return sbx_err_sys(err, SBX_E_IO, errno, "cannot clone the mount of %s", path);
+	return fd;
+}
+
+int sbx_idmap_overlay_fd(const struct sbx_idmap *m, const char *lower, const char *upper, const char *work,
+			 sbx_err *err)
+{
+	char lowerdir[64];
+	int lfd, ofd, mfd;
+
+	lfd = sbx_idmap_mount_fd(m, lower, false, false, err);
+	if (lfd < 0)
+		return -1;
+	/* The idmapped lower layer is a detached mount: overlayfs reaches it through the magic
+	 * link of the descriptor that holds it. */
+	snprintf(lowerdir, sizeof(lowerdir), "/proc/self/fd/%d", lfd);
+	ofd = sbx_fsopen("overlay", SBX_FSOPEN_CLOEXEC);
+	if (ofd < 0) {
+		close(lfd);
+		return sbx_err_sys(err, SBX_E_UNSUPPORTED, errno, "overlayfs is not available");
+	}
+	if (sbx_fsconfig(ofd, SBX_FSCONFIG_SET_STRING, "lowerdir", lowerdir, 0) < 0 ||
+	    sbx_fsconfig(ofd, SBX_FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+	    sbx_fsconfig(ofd, SBX_FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+	    sbx_fsconfig(ofd, SBX_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int e = errno;
+		close(lfd);
+		close(ofd);
+		return sbx_err_sys(err, SBX_E_UNSUPPORTED, e, "cannot create the writable layer over %s", lower);
+	}
+	mfd = sbx_fsmount(ofd, SBX_FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	int e = errno;
+	close(lfd);
+	close(ofd);
+	if (mfd < 0)
+		return sbx_err_sys(err, SBX_E_UNSUPPORTED, e, "cannot mount the writable layer over %s", lower);
+	return mfd;
 }
 
 int sbx_idmap_rm_rf(const struct sbx_idmap *m, const char *path, sbx_err *err)

@@ -60,6 +60,14 @@ uid_t sbx_idmap_init_uid(const struct sbx_idmap *m);
  * sent to init and attached inside the sandbox. Returns the mount fd or -1 (err filled). */
 int sbx_idmap_mount_fd(const struct sbx_idmap *m, const char *path, bool workspace, bool recursive, sbx_err *err);
 
+/* Root mode: a detached clone of a directory of the daemon's (no id mapping): state directories
+ * the sandbox's ids own already but could not reach by path through a 0700 parent. */
+int sbx_idmap_tree_fd(const char *path, sbx_err *err);
+/* Root mode: a detached overlay mount whose lower layer is the idmapped host directory and
+ * whose upper/work directories are the sandbox's, built on the host side for the same reason. */
+int sbx_idmap_overlay_fd(const struct sbx_idmap *m, const char *lower, const char *upper, const char *work,
+			 sbx_err *err);
+
 /* Remove a tree that may contain files owned by subordinate ids (subuid mode), from inside a
  * user namespace with the same map; plain removal otherwise. */
 int sbx_idmap_rm_rf(const struct sbx_idmap *m, const char *path, sbx_err *err);

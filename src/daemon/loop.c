@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "util.h"
 
 struct handler {

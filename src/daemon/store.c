@@ -1,9 +1,11 @@
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cleanup.h"
 #include "util.h"
 
 struct sbx_store {

@@ -14,7 +14,7 @@
  * Nothing else of the host exists inside. The daemon builds the list of operations; sbx-init
  * executes it (initproto.h). When sbx runs as root the host directories are attached through
  * idmapped mounts (idmap.h). */
-#define _GNU_SOURCE
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,10 +93,11 @@ struct op {
 	const char *src, *dest, *upper, *work;
 	const void *data;
 	size_t data_len;
-	int fd_index; /* -1 = none */
-	int64_t uid, gid; /* -1 = none */
+	int fd_ref;     /* fd index + 1; 0 = no fd */
+	bool owner;     /* set uid/gid on the result */
+	uint32_t uid, gid;
 };
-#define OP(...) ((struct op){.fd_index = -1, .uid = -1, .gid = -1, __VA_ARGS__})
+#define OP(...) ((struct op){__VA_ARGS__})
 
 static int plan_op(struct sbx_setup_plan *p, struct op o)
 {
@@ -124,11 +125,9 @@ static int plan_op(struct sbx_setup_plan *p, struct op o)
 		return -1;
 	if (o.data && sbx_msg_put(b, SBX_OA_DATA, o.data, (uint32_t)o.data_len) < 0)
 		return -1;
-	if (o.fd_index >= 0 && sbx_msg_put_u32(b, SBX_OA_FD, (uint32_t)o.fd_index) < 0)
+	if (o.fd_ref && sbx_msg_put_u32(b, SBX_OA_FD, (uint32_t)(o.fd_ref - 1)) < 0)
 		return -1;
-	if (o.uid >= 0 && sbx_msg_put_u32(b, SBX_OA_UID, (uint32_t)o.uid) < 0)
-		return -1;
-	if (o.gid >= 0 && sbx_msg_put_u32(b, SBX_OA_GID, (uint32_t)o.gid) < 0)
+	if (o.owner && (sbx_msg_put_u32(b, SBX_OA_UID, o.uid) < 0 || sbx_msg_put_u32(b, SBX_OA_GID, o.gid) < 0))
 		return -1;
 	return sbx_msg_nest_end(b, off);
 }
@@ -339,7 +338,7 @@ static int host_dir_op(struct sbx_daemon *d, struct sbx_setup_plan *p, const cha
 		int idx = plan_fd(p, fd);
 		if (idx < 0)
 			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
-		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = path, .fd_index = idx, .flags = flags));
+		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = path, .fd_ref = idx + 1, .flags = flags));
 	}
 	return plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = path, .flags = flags));
 }
@@ -360,27 +359,53 @@ static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	o.upper = upper;
 	o.work = work;
 	if (d->idmap.mode == SBX_IDMAP_ROOT) {
-		int fd = sbx_idmap_mount_fd(&d->idmap, host_path, false, false, err);
+		/* Built on the host side: init, running as the sandbox's ids, could not reach the
+		 * layer directories through the daemon's 0700 state directory. */
+		int fd = sbx_idmap_overlay_fd(&d->idmap, host_path, upper, work, err);
 		if (fd < 0)
 			return -1;
-		o.fd_index = plan_fd(p, fd);
-		if (o.fd_index < 0)
+		int idx = plan_fd(p, fd);
+		if (idx < 0)
 			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = host_path, .fd_ref = idx + 1,
+				     .flags = SBX_OPF_NODEV | SBX_OPF_NOSUID));
 	} else {
 		o.src = host_path;
 	}
 	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
 		/* Only init, inside the user namespace, can give the layer root to root inside. */
-		o.uid = 0;
-		o.gid = 0;
+		o.owner = true;
 	}
 	return plan_op(p, o);
+}
+
+/* A directory of the sandbox's own state, attached at dest. */
+static int state_bind(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const char *rel, const char *dest,
+		      uint32_t flags, sbx_err *err)
+{
+	char path[PATH_MAX];
+
+	if (sb_path(sb, path, sizeof(path), rel) < 0)
+		return sbx_err_set(err, SBX_E_INVALID, "state path too long");
+	if (sb->d->idmap.mode == SBX_IDMAP_ROOT) {
+		int fd = sbx_idmap_tree_fd(path, err);
+		if (fd < 0)
+			return -1;
+		int idx = plan_fd(p, fd);
+		if (idx < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = dest, .fd_ref = idx + 1, .flags = flags)) < 0
+			       ? sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large")
+			       : 0;
+	}
+	if (plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = dest, .flags = flags)) < 0)
+		return sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large");
+	return 0;
 }
 
 static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 {
 	struct sbx_daemon *d = sb->d;
-	char path[PATH_MAX];
 	struct stat st;
 	size_t nsecrets = 0;
 	sbx_buf text;
@@ -418,23 +443,15 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 		goto e2big;
 
 	/* Persistent per-sandbox places. */
-	if (sb_path(sb, path, sizeof(path), "layers/var") < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/var", .flags = SBX_OPF_NODEV)) < 0)
-		goto e2big;
+	if (state_bind(sb, p, "layers/var", "/var", SBX_OPF_NODEV, err) < 0)
+		return -1;
 	if (stat("/var/lib/dpkg", &st) == 0 && overlay_op(sb, p, "/var/lib/dpkg", "dpkg", err) < 0)
 		return -1;
-	if (sb_path(sb, path, sizeof(path), "layers/opt") < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/opt", .flags = SBX_OPF_NODEV)) < 0)
-		goto e2big;
-	if (sb_path(sb, path, sizeof(path), "home") < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/home/agent",
-			  .flags = SBX_OPF_NODEV | SBX_OPF_NOSUID)) < 0)
-		goto e2big;
-	if (sbx_idmap_has_root(&d->idmap) &&
-	    (sb_path(sb, path, sizeof(path), "root") < 0 ||
-	     plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = "/root", .flags = SBX_OPF_NODEV | SBX_OPF_NOSUID)) <
-		     0))
-		goto e2big;
+	if (state_bind(sb, p, "layers/opt", "/opt", SBX_OPF_NODEV, err) < 0 ||
+	    state_bind(sb, p, "home", "/home/agent", SBX_OPF_NODEV | SBX_OPF_NOSUID, err) < 0)
+		return -1;
+	if (sbx_idmap_has_root(&d->idmap) && state_bind(sb, p, "root", "/root", SBX_OPF_NODEV | SBX_OPF_NOSUID, err) < 0)
+		return -1;
 
 	/* Fresh every start. */
 	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/tmp", .mode = 01777, .size = 4ULL << 30)) < 0 ||
@@ -472,7 +489,7 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 			int idx = plan_fd(p, fd);
 			if (idx < 0)
 				return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
-			if (plan_op(p, OP(.kind = SBX_OP_BIND, .dest = ws->path, .fd_index = idx, .flags = fl)) < 0)
+			if (plan_op(p, OP(.kind = SBX_OP_BIND, .dest = ws->path, .fd_ref = idx + 1, .flags = fl)) < 0)
 				goto e2big;
 		} else if (plan_op(p, OP(.kind = SBX_OP_BIND, .src = ws->path, .dest = ws->path, .flags = fl)) < 0) {
 			goto e2big;

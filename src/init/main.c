@@ -14,7 +14,7 @@
  *      last process of the PID namespace (init itself) exits, the kernel kills whatever is left.
  * It is made non-dumpable so nothing inside can ptrace it or read its descriptors or memory
  * through /proc, and it never acts on signals sent from inside the sandbox. */
-#define _GNU_SOURCE
+
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -596,6 +597,7 @@ int main(int argc, char **argv)
 	(void)argv;
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_NAME, "sbx-init", 0, 0, 0);
+	umask(022); /* modes in the plan are meant literally; the daemon's 077 is not */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	{

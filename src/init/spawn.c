@@ -1,10 +1,11 @@
-#define _GNU_SOURCE
+
 #include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

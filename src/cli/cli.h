@@ -1,0 +1,34 @@
+/* cli.h - shared pieces of the sbx command line: one function per subcommand (cmd_*.c), each
+ * taking argc/argv from the subcommand on and returning the process exit code. */
+#ifndef SBX_CLI_H
+#define SBX_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "err.h"
+
+int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_diagnose(int argc, char **argv);
+
+/* Print "sbx: error: MSG" and return the exit code for the error's category. */
+int cli_fail(const sbx_err *err);
+/* Print a usage problem with the command's usage line and return 64. */
+int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a JSON value on stdout (pretty) and a newline. */
+void cli_print_json(json_t *v);
+/* "3 minutes ago" style age of a ms timestamp. */
+void cli_age(long long ms, char *out, size_t n);
+/* Runs an exec request and attaches to it; returns the exit code. */
+int cli_exec_attach(const char *sandbox, json_t *req, bool tty, bool want_stdin, const char *agent_hint);
+
+#endif

@@ -1,0 +1,569 @@
+/* sbx run / create / ls / start / stop / rm / prune */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agents.h"
+#include "cleanup.h"
+#include "cli.h"
+#include "client.h"
+#include "util.h"
+
+static const char run_usage[] =
+	"sbx run [AGENT] [PATH[:ro]...] [--name NAME] [--rm] [-d] [-e KEY=VALUE] [--env-file FILE]\n"
+	"               [--cpus N] [-m SIZE] [--isolation auto|ns] [-- AGENT_ARGS...]";
+static const char create_usage[] =
+	"sbx create [AGENT] [PATH[:ro]...] [--name NAME] [-e KEY=VALUE] [--env-file FILE] [--cpus N] [-m SIZE]\n"
+	"               [--isolation auto|ns] [-- AGENT_ARGS...]";
+
+struct sb_opts {
+	const char *agent;
+	const char *name;
+	const char *isolation;
+	bool rm, detach;
+	json_t *env;        /* array of "K=V" */
+	json_t *workspaces; /* array of {path, ro} */
+	json_t *agent_args; /* array or NULL */
+	uint64_t memory;
+	uint32_t millicpus;
+	bool paths_given;
+};
+
+static void opts_free(struct sb_opts *o)
+{
+	json_decref(o->env);
+	json_decref(o->workspaces);
+	json_decref(o->agent_args);
+}
+
+static int add_env(struct sb_opts *o, const char *kv, sbx_err *err)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (eq == kv)
+		return sbx_err_set(err, SBX_E_INVALID, "invalid environment entry '%s': use KEY=VALUE", kv);
+	if (!eq) {
+		const char *v = getenv(kv);
+		if (v)
+			json_array_append_new(o->env, json_sprintf("%s=%s", kv, v));
+		return 0;
+	}
+	json_array_append_new(o->env, json_string(kv));
+	return 0;
+}
+
+/* KEY=VALUE lines; '#' comments and blank lines ignored; a bare KEY takes the host's value. */
+static int read_env_file(struct sb_opts *o, const char *path, sbx_err *err)
+{
+	cleanup_free char *data = NULL;
+	size_t len;
+	char *line, *save = NULL;
+	int lineno = 0;
+
+	if (sbx_read_file(path, 1 << 20, &data, &len, err) < 0)
+		return sbx_err_wrap(err, "--env-file");
+	if (memchr(data, '\0', len))
+		return sbx_err_set(err, SBX_E_INVALID, "--env-file %s is not a text file", path);
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		while (isspace((unsigned char)*line))
+			line++;
+		size_t l = strlen(line);
+		while (l && (line[l - 1] == '\r' || isspace((unsigned char)line[l - 1])))
+			line[--l] = '\0';
+		if (!*line || *line == '#')
+			continue;
+		if (strncmp(line, "export ", 7) == 0)
+			line += 7;
+		const char *eq = strchr(line, '=');
+		for (const char *p = line; eq ? p < eq : *p; p++)
+			if (!(isalnum((unsigned char)*p) || *p == '_')) {
+				return sbx_err_set(err, SBX_E_INVALID, "%s:%d: invalid variable name: use KEY=VALUE", path,
+						   lineno);
+			}
+		if (add_env(o, line, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int add_workspace(struct sb_opts *o, const char *arg, sbx_err *err)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	bool ro = false;
+	size_t n = sbx_strlcpy(path, arg, sizeof(path));
+	struct stat st;
+
+	if (n >= sizeof(path))
+		return sbx_err_set(err, SBX_E_INVALID, "path too long: %s", arg);
+	if (n > 3 && strcmp(path + n - 3, ":ro") == 0) {
+		ro = true;
+		path[n - 3] = '\0';
+	} else if (n > 3 && strcmp(path + n - 3, ":rw") == 0) {
+		path[n - 3] = '\0';
+	}
+	if (!realpath(path, real)) {
+		if (errno == ENOENT)
+			return sbx_err_set(err, SBX_E_NOINPUT, "workspace %s does not exist: create it or give another path",
+					   path);
+		return sbx_err_sys(err, SBX_E_NOINPUT, errno, "workspace %s", path);
+	}
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sbx_err_set(err, SBX_E_NOINPUT, "workspace %s is not a directory: give a directory", path);
+	json_array_append_new(o->workspaces, json_pack("{s:s, s:b}", "path", real, "ro", ro));
+	o->paths_given = true;
+	return 0;
+}
+
+/* Options shared by run and create. Returns 0, or an exit code > 0. */
+static int parse_sb_opts(int argc, char **argv, bool is_run, struct sb_opts *o)
+{
+	static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+					     {"rm", no_argument, NULL, 'R'},
+					     {"detach", no_argument, NULL, 'd'},
+					     {"env", required_argument, NULL, 'e'},
+					     {"env-file", required_argument, NULL, 'E'},
+					     {"cpus", required_argument, NULL, 'c'},
+					     {"memory", required_argument, NULL, 'm'},
+					     {"isolation", required_argument, NULL, 'I'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	const char *use = is_run ? run_usage : create_usage;
+	sbx_err err = SBX_ERR_INIT;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->env = json_array();
+	o->workspaces = json_array();
+	/* Everything after the first "--" goes to the agent; cut it off before getopt sees it
+	 * (GNU getopt would otherwise move positionals around it). */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			o->agent_args = json_array();
+			for (int j = i + 1; j < argc; j++)
+				json_array_append_new(o->agent_args, json_string(argv[j]));
+			argc = i;
+			break;
+		}
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:de:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': o->name = optarg; break;
+		case 'R':
+			if (!is_run)
+				return cli_usage(use, "--rm is only for `sbx run`");
+			o->rm = true;
+			break;
+		case 'd':
+			if (!is_run)
+				return cli_usage(use, "-d is only for `sbx run`");
+			o->detach = true;
+			break;
+		case 'e':
+			if (add_env(o, optarg, &err) < 0)
+				return cli_fail(&err);
+			break;
+		case 'E':
+			if (read_env_file(o, optarg, &err) < 0)
+				return cli_fail(&err);
+			break;
+		case 'c':
+			if (sbx_parse_cpus(optarg, &o->millicpus, &err) < 0)
+				return cli_fail(&err);
+			break;
+		case 'm':
+			if (sbx_parse_size(optarg, &o->memory, &err) < 0)
+				return cli_fail(&err);
+			if (o->memory < (16u << 20)) {
+				sbx_err_set(&err, SBX_E_INVALID, "memory limit %s is too small: use at least 16m", optarg);
+				return cli_fail(&err);
+			}
+			break;
+		case 'I': o->isolation = optarg; break;
+		case 'h': printf("usage: %s\n", use); return -1;
+		default: return cli_usage(use, "invalid option");
+		}
+	}
+	/* Positionals: an agent name first (optional, "shell" by default), then paths. */
+	int end = argc;
+	int i = optind;
+	if (i < end && sbx_agent_find(argv[i])) {
+		o->agent = argv[i++];
+	} else if (i < end && !strchr(argv[i], '/') && strcmp(argv[i], ".") && strcmp(argv[i], "..") &&
+		   access(argv[i], F_OK) != 0) {
+		sbx_err_set(&err, SBX_E_INVALID, "unknown agent '%s': choose one of %s (or give a path)", argv[i],
+			    sbx_agent_names());
+		return cli_fail(&err);
+	}
+	if (!o->agent)
+		o->agent = "shell";
+	for (; i < end; i++)
+		if (add_workspace(o, argv[i], &err) < 0)
+			return cli_fail(&err);
+	if (json_array_size(o->workspaces) == 0 && add_workspace(o, ".", &err) < 0)
+		return cli_fail(&err);
+	if (o->isolation && strcmp(o->isolation, "auto") && strcmp(o->isolation, "ns") && strcmp(o->isolation, "vm") &&
+	    strcmp(o->isolation, "gvisor"))
+		return cli_usage(use, "unknown isolation '%s': use auto, ns, vm or gvisor", o->isolation);
+	return 0;
+}
+
+static void default_name(const struct sb_opts *o, char *out, size_t n)
+{
+	const char *path = json_string_value(json_object_get(json_array_get(o->workspaces, 0), "path"));
+	const char *base = path ? strrchr(path, '/') : NULL;
+	char frag[48];
+
+	sbx_name_sanitize(base && base[1] ? base + 1 : "root", frag, sizeof(frag));
+	snprintf(out, n, "%s-%s", o->agent, frag[0] ? frag : "workspace");
+}
+
+static json_t *create_body(const struct sb_opts *o, const char *name)
+{
+	json_t *b = json_pack("{s:s, s:s, s:O, s:O, s:s}", "name", name, "agent", o->agent, "workspaces", o->workspaces,
+			      "env", o->env, "isolation", o->isolation ? o->isolation : "auto");
+	if (o->memory)
+		json_object_set_new(b, "memory", json_integer((json_int_t)o->memory));
+	if (o->millicpus)
+		json_object_set_new(b, "millicpus", json_integer(o->millicpus));
+	if (o->agent_args)
+		json_object_set(b, "agent_args", o->agent_args);
+	return b;
+}
+
+static bool same_workspaces(json_t *a, json_t *b)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(a) != json_array_size(b))
+		return false;
+	json_array_foreach(a, i, v)
+	{
+		json_t *w = json_array_get(b, i);
+		if (!json_equal(json_object_get(v, "path"), json_object_get(w, "path")) ||
+		    json_is_true(json_object_get(v, "ro")) != json_is_true(json_object_get(w, "ro")))
+			return false;
+	}
+	return true;
+}
+
+int cmd_create(int argc, char **argv)
+{
+	struct sb_opts o;
+	sbx_err err = SBX_ERR_INIT;
+	char name[96];
+	int r = parse_sb_opts(argc, argv, false, &o);
+
+	if (r) {
+		opts_free(&o);
+		return r < 0 ? 0 : r;
+	}
+	if (o.name)
+		sbx_strlcpy(name, o.name, sizeof(name));
+	else
+		default_name(&o, name, sizeof(name));
+	json_t *body = create_body(&o, name);
+	json_t *res = sbx_api("POST", "/v1/sandboxes", body, &err);
+	json_decref(body);
+	opts_free(&o);
+	if (!res)
+		return cli_fail(&err);
+	printf("%s\n", json_string_value(json_object_get(res, "name")));
+	json_decref(res);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct sb_opts o;
+	sbx_err err = SBX_ERR_INIT;
+	char name[96], path[160];
+	json_t *sb;
+	int r = parse_sb_opts(argc, argv, true, &o);
+
+	if (r) {
+		opts_free(&o);
+		return r < 0 ? 0 : r;
+	}
+	if (o.name)
+		sbx_strlcpy(name, o.name, sizeof(name));
+	else
+		default_name(&o, name, sizeof(name));
+	if (!sbx_name_valid(name)) {
+		opts_free(&o);
+		sbx_err_set(&err, SBX_E_INVALID, "invalid sandbox name '%s': use letters, digits, '-', '_' or '.'", name);
+		return cli_fail(&err);
+	}
+	snprintf(path, sizeof(path), "/v1/sandboxes/%s", name);
+	sb = sbx_api("GET", path, NULL, &err);
+	if (!sb && err.code != SBX_E_NOTFOUND) {
+		opts_free(&o);
+		return cli_fail(&err);
+	}
+	if (sb) {
+		/* Re-attaching: the same workspaces, or none given. */
+		if (o.paths_given && !same_workspaces(json_object_get(sb, "workspaces"), o.workspaces)) {
+			json_decref(sb);
+			opts_free(&o);
+			sbx_err_set(&err, SBX_E_CONFLICT,
+				    "sandbox '%s' already exists with other workspaces: choose another name with --name, "
+				    "or remove it (`sbx rm %s`)", name, name);
+			return cli_fail(&err);
+		}
+		const char *agent = json_string_value(json_object_get(sb, "agent"));
+		if (agent && strcmp(agent, o.agent) != 0 && !o.name) {
+			/* unreachable in practice: the default name contains the agent */
+		}
+	} else {
+		json_t *body = create_body(&o, name);
+		sb = sbx_api("POST", "/v1/sandboxes", body, &err);
+		json_decref(body);
+		if (!sb) {
+			opts_free(&o);
+			return cli_fail(&err);
+		}
+	}
+	const char *agent = json_string_value(json_object_get(sb, "agent"));
+	const struct sbx_agent_profile *ap = sbx_agent_find(agent ? agent : o.agent);
+	json_decref(sb);
+	snprintf(path, sizeof(path), "/v1/sandboxes/%s/start", name);
+	sb = sbx_api("POST", path, NULL, &err);
+	if (!sb) {
+		opts_free(&o);
+		return cli_fail(&err);
+	}
+	json_decref(sb);
+
+	json_t *argvj = json_array();
+	json_array_append_new(argvj, json_string(ap->command));
+	if (o.agent_args) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(o.agent_args, i, v) json_array_append(argvj, v);
+	} else {
+		for (size_t i = 0; ap->default_args[i]; i++)
+			json_array_append_new(argvj, json_string(ap->default_args[i]));
+	}
+	json_t *req = json_pack("{s:o, s:b}", "argv", argvj, "detach", o.detach);
+	bool tty = !o.detach && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	int code = cli_exec_attach(name, req, tty, !o.detach, ap->name);
+	json_decref(req);
+	if (o.detach && code == 0)
+		fprintf(stderr, "sbx: %s started in sandbox '%s' (attach with `sbx exec -it %s bash`)\n", ap->name, name,
+			name);
+	if (o.rm) {
+		snprintf(path, sizeof(path), "/v1/sandboxes/%s?force=1", name);
+		json_t *res = sbx_api("DELETE", path, NULL, &err);
+		if (!res)
+			fprintf(stderr, "sbx: error: could not remove sandbox '%s': %s\n", name, err.msg);
+		json_decref(res);
+	}
+	opts_free(&o);
+	return code;
+}
+
+static const char ls_usage[] = "sbx ls [--json] [-q]";
+
+int cmd_ls(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {0}};
+	bool as_json = false, quiet = false;
+	sbx_err err = SBX_ERR_INIT;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': as_json = true; break;
+		case 'q': quiet = true; break;
+		case 'h': printf("usage: %s\n", ls_usage); return 0;
+		default: return cli_usage(ls_usage, "invalid option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage(ls_usage, "unexpected argument '%s'", argv[optind]);
+	json_t *res = sbx_api("GET", "/v1/sandboxes", NULL, &err);
+	if (!res)
+		return cli_fail(&err);
+	json_t *list = json_object_get(res, "sandboxes"), *v;
+	size_t i;
+	if (as_json) {
+		cli_print_json(list);
+	} else if (quiet) {
+		json_array_foreach(list, i, v) printf("%s\n", json_string_value(json_object_get(v, "name")));
+	} else {
+		printf("%-28s %-9s %-9s %-10s %-16s %s\n", "SANDBOX", "AGENT", "STATUS", "ISOLATION", "CREATED", "WORKSPACE");
+		json_array_foreach(list, i, v)
+		{
+			char age[32], ws[PATH_MAX + 64] = "";
+			size_t j;
+			json_t *w;
+			cli_age((long long)json_integer_value(json_object_get(v, "created_at")), age, sizeof(age));
+			json_array_foreach(json_object_get(v, "workspaces"), j, w)
+			{
+				size_t l = strlen(ws);
+				snprintf(ws + l, sizeof(ws) - l, "%s%s%s", j ? "," : "",
+					 json_string_value(json_object_get(w, "path")),
+					 json_is_true(json_object_get(w, "ro")) ? ":ro" : "");
+			}
+			printf("%-28s %-9s %-9s %-10s %-16s %s\n", json_string_value(json_object_get(v, "name")),
+			       json_string_value(json_object_get(v, "agent")), json_string_value(json_object_get(v, "state")),
+			       json_string_value(json_object_get(v, "isolation")), age, ws);
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
+/* start/stop/rm on a list of sandboxes: keep going, report each failure, exit with the first. */
+static int each(int argc, char **argv, int first, const char *method, const char *suffix, json_t *body)
+{
+	int rc = 0;
+
+	for (int i = first; i < argc; i++) {
+		sbx_err err = SBX_ERR_INIT;
+		char path[256];
+		snprintf(path, sizeof(path), "/v1/sandboxes/%s%s", argv[i], suffix);
+		json_t *res = sbx_api(method, path, body, &err);
+		if (!res) {
+			int c = cli_fail(&err);
+			if (!rc)
+				rc = c;
+			continue;
+		}
+		printf("%s\n", argv[i]);
+		json_decref(res);
+	}
+	return rc;
+}
+
+int cmd_start(int argc, char **argv)
+{
+	static const char use[] = "sbx start SANDBOX...";
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return argc < 2 ? cli_usage(use, "a sandbox name is required") : (printf("usage: %s\n", use), 0);
+	return each(argc, argv, 1, "POST", "/start", NULL);
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	static const char use[] = "sbx stop [-t SECONDS] SANDBOX...";
+	static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {0}};
+	int64_t secs = 5;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (sbx_parse_i64(optarg, 0, 60, &secs) < 0)
+				return cli_usage(use, "-t takes a number of seconds between 0 and 60");
+			break;
+		case 'h': printf("usage: %s\n", use); return 0;
+		default: return cli_usage(use, "invalid option");
+		}
+	}
+	if (optind >= argc)
+		return cli_usage(use, "a sandbox name is required");
+	json_t *body = json_pack("{s:I}", "grace_ms", (json_int_t)(secs * 1000));
+	int rc = each(argc, argv, optind, "POST", "/stop", body);
+	json_decref(body);
+	return rc;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	static const char use[] = "sbx rm [-f] [--all] SANDBOX...";
+	static const struct option opts[] = {
+		{"force", no_argument, NULL, 'f'}, {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	bool force = false, all = false;
+	sbx_err err = SBX_ERR_INIT;
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': force = true; break;
+		case 'a': all = true; break;
+		case 'h': printf("usage: %s\n", use); return 0;
+		default: return cli_usage(use, "invalid option");
+		}
+	}
+	if (!all && optind >= argc)
+		return cli_usage(use, "name the sandboxes to remove, or use --all");
+	if (all && optind < argc)
+		return cli_usage(use, "--all takes no sandbox names");
+	json_t *names = json_array();
+	if (all) {
+		if (!sbx_daemon_running() && !sbx_client_paths(&err)) {
+			json_decref(names);
+			return cli_fail(&err);
+		}
+		json_t *res = sbx_api("GET", "/v1/sandboxes", NULL, &err);
+		if (!res) {
+			json_decref(names);
+			return cli_fail(&err);
+		}
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(res, "sandboxes"), i, v)
+			json_array_append(names, json_object_get(v, "name"));
+		json_decref(res);
+	} else {
+		for (int i = optind; i < argc; i++)
+			json_array_append_new(names, json_string(argv[i]));
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v)
+	{
+		char path[256];
+		snprintf(path, sizeof(path), "/v1/sandboxes/%s%s", json_string_value(v), force ? "?force=1" : "");
+		json_t *res = sbx_api("DELETE", path, NULL, &err);
+		if (!res) {
+			int code = cli_fail(&err);
+			if (!rc)
+				rc = code;
+			continue;
+		}
+		printf("%s\n", json_string_value(v));
+		json_decref(res);
+	}
+	json_decref(names);
+	return rc;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	static const char use[] = "sbx prune";
+	sbx_err err = SBX_ERR_INIT;
+
+	if (argc > 1) {
+		if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+			printf("usage: %s\nRemoves every sandbox that is not running.\n", use);
+			return 0;
+		}
+		return cli_usage(use, "unexpected argument '%s'", argv[1]);
+	}
+	json_t *res = sbx_api("POST", "/v1/prune", NULL, &err);
+	if (!res)
+		return cli_fail(&err);
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(res, "removed"), i, v) printf("%s\n", json_string_value(v));
+	json_array_foreach(json_object_get(res, "failed"), i, v)
+		fprintf(stderr, "sbx: error: %s: %s\n", json_string_value(json_object_get(v, "name")),
+			json_string_value(json_object_get(v, "error")));
+	int rc = json_array_size(json_object_get(res, "failed")) ? 74 : 0;
+	json_decref(res);
+	return rc;
+}

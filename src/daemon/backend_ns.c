@@ -1,0 +1,321 @@
+/* backend_ns.c - the namespace backend: a sandbox is a tree of processes in new user, mount,
+ * PID, IPC, UTS, network and cgroup namespaces, under a cgroup with its limits, with sbx-init
+ * as PID 1. The order of steps, from the daemon's side (init's side is in src/init/main.c):
+ *
+ *   1. validate: the workspaces still exist; requested limits can be enforced (fail closed)
+ *   2. cgroup: create it and write the limits
+ *   3. channels: a SOCK_SEQPACKET pair for control, and a bound socket at
+ *      runtime_dir/sandboxes/<id>.sock for re-adoption after a daemon restart
+ *   4. clone3() into the new namespaces (v2: straight into the cgroup); the child waits
+ *   5. the daemon writes the uid/gid maps (directly, or with newuidmap for subordinate ids)
+ *      and, on cgroup v1, moves the child into the cgroup
+ *   6. the child switches to its ids and execs sbx-init (a fresh, static image: nothing of the
+ *      daemon's memory crosses into the sandbox), with fds 3 and 4 and an empty environment
+ *   7. the daemon sends the filesystem plan and hardening settings; init builds the view and
+ *      answers READY. Any failure on the way kills the child and removes the cgroup. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "daemon.h"
+#include "kcompat.h"
+#include "log.h"
+#include "util.h"
+
+#define NS_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)
+
+static int ns_probe(struct sbx_daemon *d, char *why, size_t whylen)
+{
+	if (d->userns_problem[0]) {
+		snprintf(why, whylen, "%s", d->userns_problem);
+		return -1;
+	}
+	if (d->landlock_abi < 1) {
+		snprintf(why, whylen, "Landlock is not available in this kernel (needs Linux 5.13+ with landlock in the "
+				      "lsm= boot parameter)");
+		return -1;
+	}
+	return 0;
+}
+
+static int socket_path(const struct sbx_sandbox *sb, char *out, size_t n)
+{
+	if ((size_t)snprintf(out, n, "%s/sandboxes/%s.sock", sb->d->paths.runtime_dir, sb->id) >= n) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int bind_listener(const struct sbx_sandbox *sb, sbx_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[PATH_MAX];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/sandboxes", sb->d->paths.runtime_dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", dir);
+	if (socket_path(sb, sa.sun_path, sizeof(sa.sun_path)) < 0)
+		return sbx_err_set(err, SBX_E_INVALID, "the runtime directory path is too long for a socket");
+	unlink(sa.sun_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sbx_err_sys(err, SBX_E_INTERNAL, errno, "socket");
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return sbx_err_sys(err, SBX_E_IO, e, "cannot bind %s", sa.sun_path);
+	}
+	chmod(sa.sun_path, 0600);
+	return fd;
+}
+
+/* Runs in the clone3 child, before exec: raw system calls only (the daemon's other threads, if
+ * any, do not exist here, and glibc's set*id would try to reach them). */
+static void __attribute__((noreturn)) child(struct sbx_daemon *d, int sync_fd, int ctl_fd, int listen_fd, int null_fd)
+{
+	char c;
+	uid_t uid = sbx_idmap_init_uid(&d->idmap);
+	char *argv[] = {"sbx-init", NULL};
+	char *envp[] = {NULL};
+
+	if (read(sync_fd, &c, 1) != 1)
+		_exit(1); /* the parent gave up */
+	if (dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(null_fd, 2) < 0 || dup2(ctl_fd, 3) < 0 ||
+	    dup2(listen_fd, 4) < 0)
+		_exit(1);
+	sbx_close_range(5, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (syscall(SYS_setresgid, uid, uid, uid) < 0 || syscall(SYS_setresuid, uid, uid, uid) < 0)
+		_exit(1);
+	if (uid != 0) {
+		/* No root inside (single-uid mode): carry init's namespaced capabilities across exec
+		 * as ambient capabilities. */
+		struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+		struct __user_cap_data_struct cd[2];
+		if (syscall(SYS_capget, &h, cd) < 0)
+			_exit(1);
+		cd[0].inheritable = cd[0].permitted;
+		cd[1].inheritable = cd[1].permitted;
+		if (syscall(SYS_capset, &h, cd) < 0)
+			_exit(1);
+		for (int cap = 0; cap <= 63; cap++)
+			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+	}
+	syscall(SYS_execveat, d->init_exe_fd, "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
+}
+
+static int check_limits(struct sbx_sandbox *sb, struct sbx_cgroup_limits *lim, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+
+	lim->memory_bytes = sb->spec.memory;
+	lim->millicpus = sb->spec.millicpus;
+	lim->pids = sb->spec.pids ? sb->spec.pids : SBX_DEFAULT_PIDS;
+	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE && (lim->memory_bytes || lim->millicpus))
+		return sbx_err_set(err, SBX_E_UNSUPPORTED, "cannot enforce --memory/--cpus: %s",
+				   sbx_cgroup_describe(d->cg));
+	return 0;
+}
+
+static int check_workspaces(struct sbx_sandbox *sb, sbx_err *err)
+{
+	for (size_t i = 0; i < sb->spec.nws; i++) {
+		struct stat st;
+		const char *p = sb->spec.ws[i].path;
+		if (stat(p, &st) < 0)
+			return sbx_err_sys(err, SBX_E_NOINPUT, errno,
+					   "workspace %s of sandbox '%s' is gone: recreate it, or remove the sandbox "
+					   "(`sbx rm %s`)", p, sb->name, sb->name);
+		if (!S_ISDIR(st.st_mode))
+			return sbx_err_set(err, SBX_E_NOINPUT, "workspace %s of sandbox '%s' is no longer a directory", p,
+					   sb->name);
+	}
+	return 0;
+}
+
+static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	struct sbx_cgroup_limits lim;
+	struct sbx_clone_args ca = {0};
+	int sp[2] = {-1, -1}, sync[2] = {-1, -1};
+	cleanup_close int listen_fd = -1;
+	cleanup_close int cg_fd = -1;
+	cleanup_close int null_fd = -1;
+	int pidfd = -1;
+	pid_t pid;
+
+	if (ns_probe(d, err->msg, sizeof(err->msg)) < 0) {
+		err->code = SBX_E_UNSUPPORTED;
+		return -1;
+	}
+	if (check_workspaces(sb, err) < 0 || check_limits(sb, &lim, err) < 0)
+		return -1;
+	if (sbx_template_prepare_dirs(sb, err) < 0)
+		return -1;
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
+		if (sbx_cgroup_create(d->cg, sb->id, &lim, err) < 0)
+			return sbx_err_wrap(err, "limits for sandbox '%s'", sb->name);
+		sb->cgroup_created = true;
+		cg_fd = sbx_cgroup_open_dir(d->cg, sb->id);
+	}
+	listen_fd = bind_listener(sb, err);
+	if (listen_fd < 0)
+		return -1;
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(sync, O_CLOEXEC) < 0) {
+		sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot create the control channel");
+		goto fail;
+	}
+	/* Keep the child's fds above 4 so its dup2s onto 3 and 4 cannot clobber each other. */
+	for (int *fdp = &sp[1]; fdp; fdp = NULL) {
+		int hi = fcntl(*fdp, F_DUPFD_CLOEXEC, 10);
+		if (hi < 0) {
+			sbx_err_sys(err, SBX_E_INTERNAL, errno, "fcntl");
+			goto fail;
+		}
+		close(*fdp);
+		*fdp = hi;
+	}
+	int lhi = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+	if (lhi < 0) {
+		sbx_err_sys(err, SBX_E_INTERNAL, errno, "fcntl");
+		goto fail;
+	}
+	close(listen_fd);
+	listen_fd = lhi;
+
+	ca.flags = NS_FLAGS | CLONE_PIDFD;
+	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+	ca.exit_signal = SIGCHLD;
+	if (cg_fd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)cg_fd;
+	}
+	pid = sbx_clone3(&ca);
+	if (pid < 0) {
+		int e = errno;
+		if (e == EPERM || e == EINVAL || e == ENOSPC || e == EUSERS)
+			sbx_err_sys(err, SBX_E_UNSUPPORTED, e,
+				    "cannot create the sandbox's namespaces (user namespaces may be disabled: check "
+				    "/proc/sys/user/max_user_namespaces and kernel.unprivileged_userns_clone)");
+		else
+			sbx_err_sys(err, SBX_E_INTERNAL, e, "clone3");
+		goto fail;
+	}
+	if (pid == 0)
+		child(d, sync[0], sp[1], listen_fd, null_fd);
+
+	close_and_reset(sync[0]);
+	close_and_reset(sp[1]);
+	sb->init_pid = pid;
+	sb->pidfd = pidfd;
+	sb->ctl = sp[0];
+	sp[0] = -1;
+
+	if (sbx_idmap_apply(&d->idmap, pid, err) < 0)
+		goto fail_child;
+	if (cg_fd < 0 && sb->cgroup_created && sbx_cgroup_attach(d->cg, sb->id, pid, err) < 0)
+		goto fail_child;
+	if (write(sync[1], "g", 1) != 1) {
+		sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot release the sandbox's init");
+		goto fail_child;
+	}
+	close_and_reset(sync[1]);
+	if (sbx_template_host_send(sb, sb->ctl, err) < 0)
+		goto fail_child;
+	if (sbx_sandbox_attach_init(sb, err) < 0)
+		goto fail_child;
+	return 0;
+
+fail_child:
+	sbx_pidfd_send_signal(sb->pidfd, SIGKILL, NULL, 0);
+	waitpid(sb->init_pid, NULL, 0);
+	close_and_reset(sb->pidfd);
+	close_and_reset(sb->ctl);
+	sb->init_pid = 0;
+fail:
+	close_and_reset(sp[0]);
+	close_and_reset(sp[1]);
+	close_and_reset(sync[0]);
+	close_and_reset(sync[1]);
+	return -1;
+}
+
+/* Without a cgroup, the only handle on a sandbox left by a crashed daemon is its init's pid:
+ * kill it only if it still is an sbx-init in another user namespace (never a reused pid). */
+static void kill_orphan_init(struct sbx_sandbox *sb)
+{
+	char path[64], comm[32] = "", ns_self[64] = "", ns_it[64] = "";
+	cleanup_close int pfd = -1;
+	ssize_t n;
+
+	if (sb->init_pid <= 0)
+		return;
+	pfd = sbx_pidfd_open(sb->init_pid, 0);
+	if (pfd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)sb->init_pid);
+	cleanup_close int cfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (cfd < 0 || (n = read(cfd, comm, sizeof(comm) - 1)) <= 0)
+		return;
+	comm[n] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)sb->init_pid);
+	if (strncmp(comm, "sbx-init", 8) != 0 || readlink("/proc/self/ns/user", ns_self, sizeof(ns_self) - 1) < 0 ||
+	    readlink(path, ns_it, sizeof(ns_it) - 1) < 0 || strcmp(ns_self, ns_it) == 0)
+		return;
+	sbx_pidfd_send_signal(pfd, SIGKILL, NULL, 0);
+}
+
+static void ns_cleanup(struct sbx_sandbox *sb)
+{
+	struct sbx_daemon *d = sb->d;
+	sbx_err err = SBX_ERR_INIT;
+	char path[PATH_MAX];
+
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
+		/* Whatever is left in the cgroup dies with it; a cgroup that exists from a previous
+		 * daemon is cleaned up the same way. */
+		if (sbx_cgroup_kill(d->cg, sb->id, &err) < 0)
+			log_warn("sandbox %s: %s", sb->name, err.msg);
+		if (sbx_cgroup_destroy(d->cg, sb->id, &err) < 0)
+			log_warn("sandbox %s: %s", sb->name, err.msg);
+		sb->cgroup_created = false;
+	} else {
+		kill_orphan_init(sb);
+	}
+	if (socket_path(sb, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
+static int ns_destroy(struct sbx_sandbox *sb, sbx_err *err)
+{
+	ns_cleanup(sb);
+	if (sbx_idmap_rm_rf(&sb->d->idmap, sb->dir, err) < 0)
+		return -1;
+	return 0;
+}
+
+const struct sbx_backend sbx_backend_ns = {
+	.name = "ns",
+	.probe = ns_probe,
+	.launch = ns_launch,
+	.cleanup = ns_cleanup,
+	.destroy = ns_destroy,
+};
