@@ -91,7 +91,7 @@ unit: $(UNITS)
 
 # The whole suite, the way CI runs it: pytest drives the unit binaries and the integration tests.
 check: all
-	SBX_BUILD=$(abspath $(O)) python3 -m pytest -c tests/pytest.ini tests
+	SBX_BUILD=$(abspath $(O)) /usr/bin/python3 -m pytest -c tests/pytest.ini tests $(PYTEST_ARGS)
 
 fuzz:
 	$(MAKE) -f fuzz/Makefile

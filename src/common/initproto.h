@@ -73,6 +73,7 @@ enum sbx_attr_type {
 	SBX_A_LOOPBACK = 28,     /* u32: 1 = bring lo up */
 	SBX_A_NOFILE = 29,       /* u32: RLIMIT_NOFILE for processes */
 	SBX_A_PATH = 30,         /* string: PATH used to resolve argv[0] */
+	SBX_A_STAGE = 31,        /* u32: where a start failed: 0 setting up, 1 finding/executing the command */
 };
 
 /* Filesystem operations, executed in order by init (bubblewrap's model). Destinations are
@@ -92,6 +93,9 @@ enum sbx_op_kind {
 	SBX_OP_MASK = 10,    /* dest: hide a file or directory with an empty read-only one */
 	SBX_OP_REMOUNT = 11, /* dest, flags: change flags of an existing mount (ro, nosuid, ...) */
 	SBX_OP_CHOWN = 12,   /* dest, uid, gid (inside ids) */
+	SBX_OP_SKELETON = 13,/* host src dir, host upper dir, uid, gid, size = depth: mirror src's
+			      * directories into upper (before the overlay is mounted), owned by
+			      * uid:gid, so that they merge as writable directories of that owner */
 };
 
 enum sbx_op_attr {

@@ -504,6 +504,7 @@ static void exec_started_cb(struct sbx_exec *ex, const int *fds, size_t nfds, ui
 	if (err) {
 		sbx_err e = *err;
 		const char *argv0 = json_string_value(json_array_get(json_object_get(c->body, "argv"), 0));
+		/* docker's convention: 127 not found, 126 not executable, 125 could not run it */
 		int code = e.sys_errno == ENOENT ? 127 : e.sys_errno == EACCES ? 126 : 125;
 		c->exec = NULL;
 		json_t *o = json_pack("{s:{s:s, s:s, s:i}}", "error", "code", sbx_errc_name(e.code), "message", e.msg,

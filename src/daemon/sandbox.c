@@ -535,7 +535,7 @@ static void exec_failed(struct sbx_sandbox *sb, const struct sbx_msg_hdr *h, str
 	struct sbx_exec *ex = find_exec(sb, h->id);
 	struct sbx_attr a;
 	const char *msg = "cannot start the command";
-	uint32_t e = 0;
+	uint32_t e = 0, stage = 0;
 	sbx_err err = SBX_ERR_INIT;
 
 	if (!ex)
@@ -545,9 +545,14 @@ static void exec_failed(struct sbx_sandbox *sb, const struct sbx_msg_hdr *h, str
 			sbx_attr_u32(&a, &e);
 		else if (a.type == SBX_A_STRING)
 			sbx_attr_str(&a, &msg);
+		else if (a.type == SBX_A_STAGE)
+			sbx_attr_u32(&a, &stage);
 	}
-	err.sys_errno = (int)e;
-	err.code = e == ENOENT ? SBX_E_NOTFOUND : e == EACCES ? SBX_E_PERM : SBX_E_INTERNAL;
+	/* Only the command's own lookup/exec maps to 127/126; a failure while setting the
+	 * process up (a missing working directory, ...) is reported as what it is. */
+	err.sys_errno = stage == 1 ? (int)e : 0;
+	err.code = stage != 1 ? (e == ENOENT ? SBX_E_NOINPUT : SBX_E_INTERNAL)
+		   : e == ENOENT ? SBX_E_NOTFOUND : e == EACCES ? SBX_E_PERM : SBX_E_INTERNAL;
 	snprintf(err.msg, sizeof(err.msg), "%s", msg);
 	exec_unlink(ex);
 	if (ex->on_started)

@@ -155,8 +155,8 @@ static int mkdir_owned(const struct sbx_daemon *d, const char *path, mode_t mode
 	uid_t u = sbx_idmap_host_uid(&d->idmap, in_uid);
 	gid_t g = sbx_idmap_host_gid(&d->idmap, in_gid);
 
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -1;
+	if (mkdir(path, mode) < 0)
+		return errno == EEXIST ? 0 : -1; /* existing: init may have given it to root inside */
 	/* Chown only what we just may: root can give it to the sandbox's ids; an unprivileged user
 	 * leaves it as its own (which is the agent's inside) and lets init fix the layer roots. */
 	if (d->idmap.mode == SBX_IDMAP_ROOT && u != (uid_t)-1 && g != (gid_t)-1 && lchown(path, u, g) < 0)
@@ -373,8 +373,18 @@ static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 		o.src = host_path;
 	}
 	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
-		/* Only init, inside the user namespace, can give the layer root to root inside. */
+		/* Only init, inside the user namespace, can give the layer root to root inside.
+		 * The host's directories stay owned by the host's root, whom the sandbox cannot
+		 * map; the usual install locations get a copy of their directory in the upper
+		 * layer, owned by root inside, so that `npm install -g` and `pip install` work. */
 		o.owner = true;
+		if (strcmp(host_path, "/usr") == 0) {
+			char skel[PATH_MAX];
+			snprintf(skel, sizeof(skel), "%s/local", upper);
+			if (plan_op(p, OP(.kind = SBX_OP_SKELETON, .src = "/usr/local", .upper = skel, .owner = true,
+					  .size = 6)) < 0)
+				return sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large");
+		}
 	}
 	return plan_op(p, o);
 }
@@ -452,6 +462,17 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 		return -1;
 	if (sbx_idmap_has_root(&d->idmap) && state_bind(sb, p, "root", "/root", SBX_OPF_NODEV | SBX_OPF_NOSUID, err) < 0)
 		return -1;
+	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
+		/* An unprivileged daemon created these as its own user, which is the agent inside;
+		 * only init can hand them to root inside (the agent must not own root's home or the
+		 * system directories of /var). */
+		static const char *const root_owned[] = {"/var",       "/var/cache", "/var/lib",  "/var/log",
+							 "/var/spool", "/var/lib/apt", "/var/lib/apt/lists",
+							 "/var/cache/apt", "/var/lib/misc", "/var/tmp", "/opt", "/root"};
+		for (size_t i = 0; i < SBX_ARRAY_LEN(root_owned); i++)
+			if (plan_op(p, OP(.kind = SBX_OP_CHOWN, .dest = root_owned[i], .owner = true)) < 0)
+				goto e2big;
+	}
 
 	/* Fresh every start. */
 	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/tmp", .mode = 01777, .size = 4ULL << 30)) < 0 ||

@@ -76,7 +76,7 @@ static struct {
 
 static uint8_t pkt[SBX_MSG_MAX];
 
-static void send_simple(uint16_t type, uint32_t id, int err, const char *msg)
+static void send_failure(uint16_t type, uint32_t id, int err, const char *msg, int stage)
 {
 	sbx_buf b;
 
@@ -84,9 +84,15 @@ static void send_simple(uint16_t type, uint32_t id, int err, const char *msg)
 		return;
 	sbx_buf_init(&b, SBX_MSG_MAX);
 	if (sbx_msg_begin(&b, type, id) == 0 && (err == 0 || sbx_msg_put_u32(&b, SBX_A_ERRNO, (uint32_t)err) == 0) &&
+	    sbx_msg_put_u32(&b, SBX_A_STAGE, (uint32_t)stage) == 0 &&
 	    (!msg || sbx_msg_put_str(&b, SBX_A_STRING, msg) == 0) && sbx_msg_finish(&b) == 0)
 		sbx_msg_send(st.ctl, &b, NULL, 0);
 	sbx_buf_free(&b);
+}
+
+static void send_simple(uint16_t type, uint32_t id, int err, const char *msg)
+{
+	send_failure(type, id, err, msg, 0);
 }
 
 static void report_exit(struct exec_entry *e)
@@ -389,7 +395,7 @@ static void handle_exec(const struct sbx_msg_hdr *h, struct sbx_attr_iter *it)
 	req.argv = argv;
 	req.envp = envp;
 	if (sbx_spawn(&st.pol, &req, &res) < 0) {
-		send_simple(SBX_MSG_EXEC_FAILED, h->id, res.err, res.msg);
+		send_failure(SBX_MSG_EXEC_FAILED, h->id, res.err, res.msg, res.stage);
 		return;
 	}
 	st.execs[st.nexecs++] = (struct exec_entry){.id = h->id, .pid = res.pid, .master = res.master};

@@ -1,6 +1,7 @@
 
 #include "mounts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -359,10 +360,61 @@ static int op_file(const struct sbx_mount_op *op, const char *dest, char *errbuf
 	return 0;
 }
 
+/* Mirror the directory tree of src into dst (both below OLDROOT), owned by uid:gid, with
+ * src's modes. Directories only; existing ones are left alone. */
+static int skeleton(const char *src, const char *dst, uid_t uid, gid_t gid, int depth, size_t *budget)
+{
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+
+	if (depth < 0 || *budget == 0 || stat(src, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	(*budget)--;
+	if (mkdir(dst, st.st_mode & 07777) == 0) {
+		if (chown(dst, uid, gid) < 0 || chmod(dst, st.st_mode & 07777) < 0)
+			return -1;
+	} else if (errno != EEXIST) {
+		return -1;
+	}
+	d = opendir(src);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char s2[PATH_MAX], d2[PATH_MAX];
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(s2, sizeof(s2), "%s/%s", src, de->d_name) >= sizeof(s2) ||
+		    (size_t)snprintf(d2, sizeof(d2), "%s/%s", dst, de->d_name) >= sizeof(d2))
+			continue;
+		if (skeleton(s2, d2, uid, gid, depth - 1, budget) < 0) {
+			closedir(d);
+			return -1;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int op_skeleton(const struct sbx_mount_op *op, char *errbuf, size_t errlen)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	size_t budget = 20000;
+
+	if (check_path(op->src) < 0 || check_path(op->upper) < 0 || join(src, sizeof(src), OLDROOT, op->src) < 0 ||
+	    join(dst, sizeof(dst), OLDROOT, op->upper) < 0)
+		return fail(errbuf, errlen, EINVAL, "bad skeleton paths");
+	if (skeleton(src, dst, op->uid, op->gid, (int)op->size, &budget) < 0)
+		return fail(errbuf, errlen, errno, "cannot prepare the writable layer for %s", op->src);
+	return 0;
+}
+
 int sbx_mounts_apply(const struct sbx_mount_op *op, char *errbuf, size_t errlen)
 {
 	char dest[PATH_MAX];
 
+	if (op->kind == SBX_OP_SKELETON)
+		return op_skeleton(op, errbuf, errlen);
 	if (check_path(op->dest) < 0 || join(dest, sizeof(dest), NEWROOT, op->dest) < 0)
 		return fail(errbuf, errlen, EINVAL, "invalid destination '%s'", op->dest ? op->dest : "");
 	switch (op->kind) {

@@ -29,14 +29,17 @@
 /* Failure report from the child: errno and a short text, written once to the status pipe. */
 struct child_report {
 	int err;
+	int stage; /* 1 once the command itself is being looked up / executed */
 	char msg[256];
 };
+
+static int child_stage;
 
 static void __attribute__((noreturn)) child_fail(int pipefd, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void child_fail(int pipefd, int err, const char *fmt, ...)
 {
-	struct child_report r = {.err = err ? err : EINVAL};
+	struct child_report r = {.err = err ? err : EINVAL, .stage = child_stage};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -143,10 +146,12 @@ child_main(const struct sbx_spawn_policy *pol, const struct sbx_spawn_req *req, 
 	if (req->cwd && chdir(req->cwd) < 0)
 		child_fail(report, errno, "cannot change to the working directory %s", req->cwd);
 
+	child_stage = 1;
 	e = resolve(req->argv[0], req->path, prog, sizeof(prog));
 	if (e)
 		child_fail(report, e, "%s", req->argv[0]);
 
+	child_stage = 0;
 	if (sbx_harden_nnp(errbuf, sizeof(errbuf)) < 0)
 		child_fail(report, errno, "%s", errbuf);
 	int abi = 0;
@@ -156,6 +161,7 @@ child_main(const struct sbx_spawn_policy *pol, const struct sbx_spawn_req *req, 
 	if (pol->bpf && sbx_harden_seccomp(pol->bpf, pol->bpf_len, errbuf, sizeof(errbuf)) < 0)
 		child_fail(report, errno, "%s", errbuf);
 	/* No system call the filter refuses may come after this point. */
+	child_stage = 1;
 	execve(prog, req->argv, req->envp);
 	child_fail(report, errno, "%s", prog);
 }
@@ -249,6 +255,7 @@ int sbx_spawn(const struct sbx_spawn_policy *pol, const struct sbx_spawn_req *re
 		 * main loop like any other orphan. */
 		rep.msg[sizeof(rep.msg) - 1] = '\0';
 		res->err = rep.err;
+		res->stage = rep.stage;
 		snprintf(res->msg, sizeof(res->msg), "%s: %s", rep.msg, strerror(rep.err));
 		waitpid(pid, NULL, 0);
 		goto fail_fds;

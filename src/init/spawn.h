@@ -47,6 +47,7 @@ struct sbx_spawn_result {
 	size_t nfds;
 	int master;   /* tty only: a second reference kept by init for resizing, else -1 */
 	int err;      /* errno of a failed start */
+	int stage;    /* 0: setting the process up failed; 1: the command itself (not found, ...) */
 	char msg[512];
 };
 

@@ -1,0 +1,1776 @@
+/* probe.c - the escape probe: a static program that runs inside a sandbox and tries to get out.
+ *
+ * One line per attempt:
+ *     ok <check> <detail>        the attempt was blocked, as it must be
+ *     ESCAPE <check> <detail>    the attempt worked: the sandbox leaks
+ *     fail <check> <detail>      something that must work did not (--writable, --expect-uid)
+ *     skip <check> <reason>      the check could not run (an option was not given)
+ * or, with --json, one JSON array of {"check", "result", "detail"} objects. Exit status: 0 when
+ * nothing escaped or failed, 1 otherwise, 2 on a usage error.
+ *
+ * How a check decides. A system call that fails is "blocked"; one that succeeds is an escape.
+ * For calls that cannot be made to succeed harmlessly (loading a module, pivot_root, umount of
+ * /proc, kexec) the probe passes arguments that the kernel rejects only after its permission
+ * check: EPERM/EACCES/ENOSYS mean blocked, any other error means the call got past the
+ * permission check, which is reported as an escape. Network checks count only what proves that
+ * the other end was reached (a banner, a DNS or TLS answer), because the sandbox has its own
+ * loopback and a transparent proxy may accept a connection only to refuse it.
+ *
+ * Isolation of the checks. Every check runs in its own child process and process group, so that
+ * what a successful attempt changes (a new namespace, a chroot, a personality) cannot affect the
+ * next check, and so that a check that hangs can be killed: the parent gives each one a deadline
+ * (3 s unless the table says otherwise), then kills the whole group. The parent is a child
+ * subreaper and kills whatever a check left behind. Files the checks create in the current
+ * directory start with ".sbx-probe-<pid>-" and are removed at the end in any case. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/if_ether.h>
+#include <linux/io_uring.h>
+#include <linux/kexec.h>
+#include <linux/perf_event.h>
+#include <linux/userfaultfd.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "kcompat.h"
+#include "util.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef KEYCTL_GET_KEYRING_ID
+#define KEYCTL_GET_KEYRING_ID 0
+#endif
+#define KEY_SPEC_PROCESS_KEYRING (-2)
+
+#define DEFAULT_TIMEOUT_S 3
+#define MAX_ARGS 64          /* per repeatable option */
+#define DETAIL_MAX 900       /* one result line stays well below PIPE_BUF */
+#define CONNECT_TIMEOUT_MS 2000
+#define ANSWER_TIMEOUT_MS 1500
+#define UDP_ECHO_TIMEOUT_MS 300
+
+/* ---- options ---- */
+
+struct strv {
+	const char *v[MAX_ARGS];
+	size_t n;
+};
+
+static struct {
+	struct strv secret, tcp, udp, dns, abstract, ro, writable, no_write, symlink;
+	const char *tcp_banner;
+	const char *host_marker;
+	int64_t host_pid;   /* 0: not given */
+	int64_t pids;       /* 0: not given */
+	uint64_t memory;    /* 0: not given */
+	int64_t expect_uid; /* -1: not given */
+	bool allow_root_caps;
+	bool json;
+} opt = {.tcp_banner = "SBX-HOST-SERVICE", .expect_uid = -1};
+
+static pid_t main_pid;
+static char tmp_prefix[64]; /* ".sbx-probe-<pid>-" */
+
+/* ---- results ---- */
+
+enum verdict { V_OK, V_ESCAPE, V_FAIL, V_SKIP };
+static const char *const verdict_name[] = {"ok", "ESCAPE", "fail", "skip"};
+
+/* In a check's child: where results go, and the name they are filed under. */
+static int result_fd = -1;
+static const char *cur_name = "";
+static const char *cur_arg;
+
+static void put_result(enum verdict v, const char *check, const char *detail);
+
+/* Reports one result. The check is named "<name>[-<sub>][:<arg>]": `sub` tells apart several
+ * attempts of one check ("setns-net"), `arg` the object it was run on ("dev-open:/dev/mem").
+ * NULL for either means the current check's own. */
+static void vreport(enum verdict v, const char *sub, const char *arg, const char *fmt, va_list ap)
+{
+	char check[320], detail[DETAIL_MAX];
+
+	if (!arg)
+		arg = cur_arg;
+	snprintf(check, sizeof(check), "%s%s%s%s%s", cur_name, sub ? "-" : "", sub ? sub : "", arg ? ":" : "",
+		 arg ? arg : "");
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	put_result(v, check, detail);
+}
+
+static void report(enum verdict v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(enum verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(v, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void report_as(enum verdict v, const char *sub, const char *arg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void report_as(enum verdict v, const char *sub, const char *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(v, sub, arg, fmt, ap);
+	va_end(ap);
+}
+
+static const char *ename(int e)
+{
+	const char *n = e == ETIMEDOUT ? "timeout" : strerrorname_np(e);
+	return n ? n : "unknown error";
+}
+
+/* Blocked means refused by a permission check: seccomp (EPERM, ENOSYS for clone3), missing
+ * capabilities or LSMs (EPERM, EACCES). */
+static bool is_permission_error(int e)
+{
+	return e == EPERM || e == EACCES || e == ENOSYS;
+}
+
+/* For calls whose success is the escape: any failure is ok. */
+static void verdict_call(long ret, int e, const char *sub, const char *what)
+{
+	if (ret < 0)
+		report_as(V_OK, sub, NULL, "%s: blocked (%s)", what, ename(e));
+	else
+		report_as(V_ESCAPE, sub, NULL, "%s succeeded", what);
+}
+
+/* For calls made with arguments that fail after the permission check: only a permission error
+ * is ok, anything else proves that the caller held the privilege. */
+static void verdict_privileged(long ret, int e, const char *sub, const char *what)
+{
+	if (ret < 0 && is_permission_error(e))
+		report_as(V_OK, sub, NULL, "%s: blocked (%s)", what, ename(e));
+	else if (ret < 0)
+		report_as(V_ESCAPE, sub, NULL, "%s: got past the permission check (%s)", what, ename(e));
+	else
+		report_as(V_ESCAPE, sub, NULL, "%s succeeded", what);
+}
+
+/* ---- small helpers ---- */
+
+/* A name for a scratch file in the current directory, removed at the end whatever happens. */
+static void tmp_name(char *out, size_t outlen, const char *tag)
+{
+	snprintf(out, outlen, "%s%s", tmp_prefix, tag);
+}
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* Can the file be opened and read? 0 = yes, else errno. */
+static int try_read(const char *path)
+{
+	char c;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return errno;
+	if (read(fd, &c, 1) < 0 && errno != EAGAIN)
+		return errno;
+	return 0;
+}
+
+static bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* The value of a "Name:\t..." line of /proc/self/status, or NULL. */
+static const char *status_field(const char *status, const char *name, char *out, size_t outlen)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = status; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, name, len) == 0 && p[len] == ':') {
+			p += len + 1;
+			p += strspn(p, " \t");
+			sbx_strlcpy(out, p, outlen);
+			out[strcspn(out, "\n")] = '\0';
+			return out;
+		}
+	}
+	return NULL;
+}
+
+/* Milliseconds until a CLOCK_MONOTONIC deadline, 0 once it has passed. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = sbx_monotonic_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Reaps pid if it exits within timeout_ms: 0 with *si filled, or -1 (still running). */
+static int wait_exit(pid_t pid, int timeout_ms, siginfo_t *si)
+{
+	cleanup_close int pidfd = sbx_pidfd_open(pid, 0);
+	uint64_t deadline = sbx_monotonic_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		memset(si, 0, sizeof(*si));
+		if (waitid(P_PID, (id_t)pid, si, WEXITED | WNOHANG) < 0 && errno != EINTR)
+			return -1;
+		if (si->si_pid == pid)
+			return 0;
+		if (ms_left(deadline) == 0)
+			return -1;
+		if (pidfd >= 0) {
+			struct pollfd p = {.fd = pidfd, .events = POLLIN};
+			poll(&p, 1, ms_left(deadline));
+		} else {
+			usleep(10000); /* no pidfd (before Linux 5.3): poll the old way */
+		}
+	}
+}
+
+/* ---- networking helpers ---- */
+
+/* Waits for `events` on fd; 1 ready, 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	uint64_t deadline = sbx_monotonic_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		int r = poll(&p, 1, ms_left(deadline));
+		if (r >= 0 || errno != EINTR)
+			return r;
+	}
+}
+
+/* A connected stream socket, or -1 with *err (ETIMEDOUT on timeout). */
+static int connect_timeout(const struct sockaddr *sa, socklen_t len, int type, int timeout_ms, int *err)
+{
+	cleanup_close int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	socklen_t el = sizeof(*err);
+
+	if (fd < 0) {
+		*err = errno;
+		return -1;
+	}
+	if (connect(fd, sa, len) == 0)
+		return take_fd(fd);
+	if (errno != EINPROGRESS && errno != EAGAIN) {
+		*err = errno;
+		return -1;
+	}
+	if (wait_fd(fd, POLLOUT, timeout_ms) <= 0) {
+		*err = ETIMEDOUT;
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &el) < 0)
+		*err = errno;
+	if (*err)
+		return -1;
+	return take_fd(fd);
+}
+
+/* Reads what arrives within timeout_ms (until len bytes or EOF). Returns the byte count, or -1
+ * with errno when nothing arrived. */
+static ssize_t recv_timeout(int fd, void *buf, size_t len, int timeout_ms)
+{
+	uint64_t deadline = sbx_monotonic_ms() + (uint64_t)timeout_ms;
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t n;
+		int r = wait_fd(fd, POLLIN, ms_left(deadline));
+
+		if (r < 0)
+			return have ? (ssize_t)have : -1;
+		if (r == 0) {
+			if (!have)
+				errno = ETIMEDOUT;
+			return have ? (ssize_t)have : -1;
+		}
+		n = recv(fd, (char *)buf + have, len - have, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return have ? (ssize_t)have : -1;
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	return (ssize_t)have;
+}
+
+/* "1.2.3.4:80", "[::1]:80" or "localhost:80" (numeric only: the probe is static and has no
+ * resolver). Returns the address length, 0 on a malformed value. */
+static socklen_t parse_hostport(const char *s, int default_port, struct sockaddr_storage *ss)
+{
+	char host[128];
+	const char *port = NULL;
+	int64_t p = default_port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || (size_t)(end - s - 1) >= sizeof(host))
+			return 0;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			return 0;
+	} else {
+		const char *colon = strrchr(s, ':');
+		size_t hl;
+
+		if (colon && strchr(s, ':') != colon)
+			colon = NULL; /* a bare IPv6 address: no port */
+		hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (hl >= sizeof(host))
+			return 0;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		port = colon ? colon + 1 : NULL;
+	}
+	if (port && sbx_parse_i64(port, 1, 65535, &p) < 0)
+		return 0;
+	if (p <= 0)
+		return 0;
+	if (strcmp(host, "localhost") == 0)
+		sbx_strlcpy(host, "127.0.0.1", sizeof(host));
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		return sizeof(*sin);
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		return sizeof(*sin6);
+	}
+	return 0;
+}
+
+/* ---- credentials and process state ---- */
+
+static const char *const cap_names[] = {
+	"chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+	"linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner",
+	"sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice",
+	"sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap",
+	"mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf",
+	"checkpoint_restore",
+};
+
+/* What root inside a sandbox may keep with --allow-root-caps (sbx_root_caps in harden.h). */
+static const uint64_t root_caps_mask = (1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FOWNER) |
+				       (1ULL << CAP_FSETID) | (1ULL << CAP_KILL) | (1ULL << CAP_SETGID) |
+				       (1ULL << CAP_SETUID) | (1ULL << CAP_NET_BIND_SERVICE);
+
+static void check_caps(void)
+{
+	static const char *const sets[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"};
+	const uint64_t allowed = opt.allow_root_caps ? root_caps_mask : 0;
+	char status[16384], v[64];
+
+	if (read_small("/proc/self/status", status, sizeof(status)) < 0) {
+		report(V_ESCAPE, "cannot read /proc/self/status (%s): capabilities unverifiable", ename(errno));
+		return;
+	}
+	for (size_t i = 0; i < SBX_ARRAY_LEN(sets); i++) {
+		char names[512] = "";
+		size_t len = 0;
+		uint64_t val, extra;
+
+		if (!status_field(status, sets[i], v, sizeof(v))) {
+			report_as(V_ESCAPE, sets[i], NULL, "no %s line in /proc/self/status", sets[i]);
+			continue;
+		}
+		val = strtoull(v, NULL, 16);
+		extra = val & ~allowed;
+		for (unsigned c = 0; c < 64 && extra; c++) {
+			if (!(extra & (1ULL << c)))
+				continue;
+			if (c < SBX_ARRAY_LEN(cap_names))
+				len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
+							"%s%s", len ? "," : "", cap_names[c]);
+			else
+				len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
+							"%scap%u", len ? "," : "", c);
+		}
+		if (extra)
+			report_as(V_ESCAPE, sets[i], NULL, "%s=%s holds %s", sets[i], v, names);
+		else
+			report_as(V_OK, sets[i], NULL, "%s=%s%s", sets[i], v,
+				  val ? " (only the root set allowed by --allow-root-caps)" : "");
+	}
+}
+
+static void check_status_value(const char *field, const char *want)
+{
+	char status[16384], v[64];
+
+	if (read_small("/proc/self/status", status, sizeof(status)) < 0 ||
+	    !status_field(status, field, v, sizeof(v))) {
+		report(V_ESCAPE, "cannot read %s from /proc/self/status", field);
+		return;
+	}
+	report(strcmp(v, want) == 0 ? V_OK : V_ESCAPE, "%s is %s (must be %s)", field, v, want);
+}
+
+static void check_nnp(void)
+{
+	check_status_value("NoNewPrivs", "1");
+}
+
+static void check_seccomp_mode(void)
+{
+	check_status_value("Seccomp", "2");
+}
+
+static void check_uid(void)
+{
+	uid_t r, e, s;
+
+	if (opt.expect_uid < 0) {
+		report(V_SKIP, "no --expect-uid given");
+		return;
+	}
+	getresuid(&r, &e, &s);
+	if (r == (uid_t)opt.expect_uid && e == r && s == r)
+		report(V_OK, "uid %u as expected", (unsigned)r);
+	else
+		report(r == 0 || e == 0 || s == 0 ? V_ESCAPE : V_FAIL, "uids %u/%u/%u, expected %lld", (unsigned)r,
+		       (unsigned)e, (unsigned)s, (long long)opt.expect_uid);
+}
+
+/* ---- mounts, root, namespaces ---- */
+
+static void check_mount_tmpfs(void)
+{
+	char dir[128], tmpdir[160];
+	const char *target = dir;
+	int r, e;
+
+	tmp_name(dir, sizeof(dir), "mnt");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/%s", dir);
+	if (mkdir(dir, 0700) < 0) {
+		target = mkdir(tmpdir, 0700) == 0 ? tmpdir : "/tmp";
+	}
+	r = mount("sbx-probe", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k");
+	e = errno;
+	if (r == 0)
+		umount2(target, MNT_DETACH);
+	if (target != dir || rmdir(dir) < 0)
+		rmdir(tmpdir);
+	verdict_call(r, e, NULL, "mount(tmpfs)");
+}
+
+static void check_umount_proc(void)
+{
+	/* MNT_EXPIRE with MNT_DETACH is refused with EINVAL, but only after the kernel has checked
+	 * for CAP_SYS_ADMIN over the mount namespace: EINVAL proves the unmount would be allowed,
+	 * without unmounting anything. */
+	long r = umount2("/proc", MNT_EXPIRE | MNT_DETACH);
+	verdict_privileged(r, errno, NULL, "umount2(/proc) (probed without effect)");
+}
+
+static void check_pivot_root(void)
+{
+	/* The permission check comes before the path lookup: ENOENT proves it passed. */
+	long r = syscall(SYS_pivot_root, "/nonexistent-sbx-probe", "/nonexistent-sbx-probe");
+	verdict_privileged(r, errno, NULL, "pivot_root (probed without effect)");
+}
+
+static void check_chroot(void)
+{
+	long r = chroot(".");
+	verdict_call(r, errno, NULL, "chroot(.)");
+}
+
+static void check_unshare_user(void)
+{
+	long r = unshare(CLONE_NEWUSER);
+	verdict_call(r, errno, NULL, "unshare(CLONE_NEWUSER)");
+}
+
+static void check_unshare_mnt_net(void)
+{
+	long r = unshare(CLONE_NEWNS | CLONE_NEWNET);
+	verdict_call(r, errno, NULL, "unshare(CLONE_NEWNS|CLONE_NEWNET)");
+}
+
+static void check_setns(void)
+{
+	static const char *const ns[] = {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"};
+
+	for (size_t i = 0; i < SBX_ARRAY_LEN(ns); i++) {
+		char path[64];
+		cleanup_close int fd = -1;
+		long r;
+
+		snprintf(path, sizeof(path), "/proc/1/ns/%s", ns[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			report_as(V_OK, ns[i], NULL, "cannot open %s (%s)", path, ename(errno));
+			continue;
+		}
+		r = setns(fd, 0);
+		if (r < 0)
+			report_as(V_OK, ns[i], NULL, "setns(%s): blocked (%s)", path, ename(errno));
+		else
+			report_as(V_ESCAPE, ns[i], NULL, "setns(%s) succeeded", path);
+	}
+}
+
+static void check_clone_newuser(void)
+{
+	long r = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, NULL, NULL, 0);
+	int e = errno;
+
+	if (r == 0)
+		_exit(0);
+	if (r > 0)
+		waitpid((pid_t)r, NULL, 0);
+	verdict_call(r, e, NULL, "clone(CLONE_NEWUSER)");
+}
+
+static void check_ptrace(void)
+{
+	/* PTRACE_SEIZE runs the same permission checks as PTRACE_ATTACH but does not stop PID 1;
+	 * the tracee is detached when this check's process exits. */
+	long r = ptrace(PTRACE_SEIZE, 1, NULL, NULL);
+	verdict_call(r, errno, NULL, "ptrace(PTRACE_SEIZE, 1)");
+}
+
+static void check_proc1_environ(void)
+{
+	int e = try_read("/proc/1/environ");
+	verdict_call(e ? -1 : 0, e, NULL, "reading /proc/1/environ");
+}
+
+static void check_proc1_mem(void)
+{
+	cleanup_close int fd = open("/proc/1/mem", O_RDONLY | O_CLOEXEC);
+	verdict_call(fd, errno, NULL, "opening /proc/1/mem");
+}
+
+static void check_personality(void)
+{
+	long r = personality(READ_IMPLIES_EXEC);
+	int e = errno;
+	int now = personality(0xffffffff);
+
+	if (r != -1 && now != -1 && !(now & READ_IMPLIES_EXEC))
+		report(V_OK, "personality(READ_IMPLIES_EXEC) returned but did not take effect");
+	else
+		verdict_call(r == -1 ? -1 : 0, e, NULL, "personality(READ_IMPLIES_EXEC)");
+}
+
+/* ---- kernel interfaces ---- */
+
+static void check_init_module(void)
+{
+	long r = syscall(SYS_init_module, NULL, 0UL, "");
+	verdict_privileged(r, errno, NULL, "init_module (empty image)");
+}
+
+static void check_finit_module(void)
+{
+	long r = syscall(SYS_finit_module, -1, "", 0);
+	verdict_privileged(r, errno, NULL, "finit_module (bad fd)");
+}
+
+static void check_delete_module(void)
+{
+	long r = syscall(SYS_delete_module, "sbx_probe_no_such_module", O_NONBLOCK);
+	verdict_privileged(r, errno, NULL, "delete_module (no such module)");
+}
+
+static void check_kexec_load(void)
+{
+	/* Too many segments: refused after the permission check, never unloads anything. */
+	long r = syscall(SYS_kexec_load, 0UL, 1000UL, NULL, 0UL);
+	verdict_privileged(r, errno, NULL, "kexec_load (invalid segment count)");
+}
+
+static void check_kexec_file_load(void)
+{
+	long r = syscall(SYS_kexec_file_load, -1, -1, 0UL, "", 0x80000000UL);
+	verdict_privileged(r, errno, NULL, "kexec_file_load (invalid flags)");
+}
+
+static void check_bpf_map(void)
+{
+	union bpf_attr a;
+	long fd;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_ARRAY;
+	a.key_size = 4;
+	a.value_size = 4;
+	a.max_entries = 1;
+	fd = syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof(a));
+	verdict_call(fd, errno, NULL, "bpf(BPF_MAP_CREATE)");
+	if (fd >= 0)
+		close((int)fd);
+}
+
+static void check_bpf_prog(void)
+{
+	struct bpf_insn insns[2];
+	union bpf_attr a;
+	long fd;
+
+	memset(insns, 0, sizeof(insns));
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
+	insns[1].code = BPF_JMP | BPF_EXIT;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	a.insns = (uint64_t)(uintptr_t)insns;
+	a.insn_cnt = 2;
+	a.license = (uint64_t)(uintptr_t) "GPL";
+	fd = syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	verdict_call(fd, errno, NULL, "bpf(BPF_PROG_LOAD)");
+	if (fd >= 0)
+		close((int)fd);
+}
+
+static void check_perf_event_open(void)
+{
+	struct perf_event_attr pa;
+	long fd;
+
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_SOFTWARE;
+	pa.size = sizeof(pa);
+	pa.config = PERF_COUNT_SW_CPU_CLOCK;
+	pa.disabled = 1;
+	pa.exclude_kernel = 1;
+	pa.exclude_hv = 1;
+	fd = syscall(SYS_perf_event_open, &pa, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	verdict_call(fd, errno, NULL, "perf_event_open (own process, user space only)");
+	if (fd >= 0)
+		close((int)fd);
+}
+
+static void check_keyctl(void)
+{
+	/* A process keyring: it dies with this check's process. */
+	long r = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_PROCESS_KEYRING, 1);
+	verdict_call(r, errno, NULL, "keyctl(KEYCTL_GET_KEYRING_ID)");
+}
+
+static void check_add_key(void)
+{
+	long r = syscall(SYS_add_key, "user", "sbx-probe", "x", 1UL, KEY_SPEC_PROCESS_KEYRING);
+	verdict_call(r, errno, NULL, "add_key(user)");
+}
+
+static void check_userfaultfd(void)
+{
+	/* User-mode-only handlers are what unprivileged users get even when
+	 * vm.unprivileged_userfaultfd is 0. */
+	long fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+
+	if (fd < 0 && errno == EINVAL)
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	verdict_call(fd, errno, NULL, "userfaultfd");
+	if (fd >= 0)
+		close((int)fd);
+}
+
+static void check_open_by_handle(void)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	cleanup_close int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	const char *how = "a handle from name_to_handle_at";
+	char what[80];
+	int mount_id, e;
+	long fd;
+
+	memset(&h, 0, sizeof(h));
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, "/", &h.fh, &mount_id, 0) < 0) {
+		report_as(V_OK, "name", NULL, "name_to_handle_at(/): blocked (%s)", ename(errno));
+		/* Try a forged one anyway ("shocker"): inode 2, the root of ext2/3/4. */
+		memset(&h, 0, sizeof(h));
+		h.fh.handle_bytes = 8;
+		h.fh.handle_type = 1; /* FILEID_INO32_GEN */
+		h.buf[0] = 2;
+		how = "a forged handle";
+	} else {
+		report_as(V_OK, "name", NULL, "name_to_handle_at(/) works (harmless on its own)");
+	}
+	fd = open_by_handle_at(root, &h.fh, O_RDONLY | O_CLOEXEC);
+	e = errno;
+	/* Without CAP_DAC_READ_SEARCH the kernel refuses before decoding the handle (EPERM). */
+	snprintf(what, sizeof(what), "open_by_handle_at with %s", how);
+	verdict_privileged(fd, e, NULL, what);
+	if (fd >= 0)
+		close((int)fd);
+}
+
+static void check_io_uring(void)
+{
+	struct io_uring_params p;
+	long fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = syscall(__NR_io_uring_setup, 1, &p);
+	verdict_call(fd, errno, NULL, "io_uring_setup");
+	if (fd >= 0)
+		close((int)fd);
+}
+
+/* ---- sockets and terminals ---- */
+
+static void try_socket(int domain, int type, int protocol, const char *what)
+{
+	cleanup_close int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+	verdict_call(fd, errno, NULL, what);
+}
+
+static void check_socket_packet(void)
+{
+	try_socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL), "socket(AF_PACKET, SOCK_RAW)");
+}
+
+static void check_socket_raw(void)
+{
+	try_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)");
+}
+
+static void check_socket_ping(void)
+{
+	try_socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP, "ICMP ping socket");
+}
+
+static void check_socket_ping6(void)
+{
+	try_socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6, "ICMPv6 ping socket");
+}
+
+static void tiocsti_on(int fd, const char *what)
+{
+	char c = ' '; /* if it works, a harmless blank lands in that terminal's input */
+	long r = ioctl(fd, TIOCSTI, &c);
+	int e = errno;
+
+	if (r < 0 && e == ENOTTY)
+		report(V_OK, "%s is not a terminal (ENOTTY)", what);
+	else
+		verdict_call(r, e, NULL, "ioctl(TIOCSTI)");
+}
+
+static void check_tiocsti_stdin(void)
+{
+	tiocsti_on(0, "stdin");
+}
+
+static void check_tiocsti_tty(void)
+{
+	cleanup_close int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		report(V_OK, "cannot open /dev/tty (%s): no controlling terminal", ename(errno));
+		return;
+	}
+	tiocsti_on(fd, "/dev/tty");
+}
+
+/* TIOCSTI on a fresh pty that is our controlling terminal: what the filter, not the absence of
+ * a terminal, decides. */
+static void check_tiocsti_pty(void)
+{
+	pid_t pid;
+	int st;
+
+	pid = fork();
+	if (pid < 0) {
+		report(V_OK, "fork: %s", ename(errno));
+		return;
+	}
+	if (pid == 0) {
+		char name[64];
+		int m, s, unlock = 0;
+
+		setsid();
+		m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+			report(V_OK, "no pseudo-terminal available (%s)", ename(errno));
+			_exit(0);
+		}
+		s = open(name, O_RDWR | O_CLOEXEC); /* session leader without a tty: it becomes ours */
+		if (s < 0) {
+			report(V_OK, "cannot open %s (%s)", name, ename(errno));
+			_exit(0);
+		}
+		tiocsti_on(s, name);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+}
+
+/* ---- devices, /proc and /sys ---- */
+
+static void check_mknod(const char *arg)
+{
+	unsigned maj = 0, min = 0;
+	bool block = arg[0] == 'b';
+	char path[128], what[64];
+	long r;
+
+	sscanf(arg + 1, "%u:%u", &maj, &min);
+	snprintf(path, sizeof(path), "%smknod-%c-%u-%u", tmp_prefix, arg[0], maj, min);
+	r = mknod(path, (block ? S_IFBLK : S_IFCHR) | 0600, makedev(maj, min));
+	snprintf(what, sizeof(what), "mknod of %s device %u:%u", block ? "block" : "character", maj, min);
+	verdict_call(r, errno, NULL, what);
+	if (r == 0)
+		unlink(path);
+}
+
+static void check_dev_open(const char *path)
+{
+	int flags = strcmp(path, "/dev/net/tun") == 0 ? O_RDWR : O_RDONLY;
+	cleanup_close int fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		report(V_OK, "%s does not exist", path);
+	else
+		verdict_call(fd, errno, NULL, "open");
+}
+
+static void check_read_file(const char *path)
+{
+	int e = try_read(path);
+	verdict_call(e ? -1 : 0, e, NULL, "open and read");
+}
+
+/* Opening for writing is the permission check; nothing is ever written (sysrq-trigger and
+ * core_pattern would act on the host if they were writable). */
+static void check_open_write(const char *path)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		report(V_OK, "open for writing: blocked (%s)", ename(errno));
+	else
+		report(V_ESCAPE, "opened for writing (nothing written)");
+}
+
+static void try_cgroup_mkdir(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%ssub", dir, tmp_prefix);
+	if (mkdir(path, 0755) == 0) {
+		rmdir(path);
+		report_as(V_ESCAPE, NULL, dir, "created a cgroup in %s", dir);
+	} else {
+		report_as(V_OK, NULL, dir, "mkdir in %s: blocked (%s)", dir, ename(errno));
+	}
+}
+
+static void check_cgroup_mkdir(void)
+{
+	DIR *d = opendir("/sys/fs/cgroup");
+	struct dirent *de;
+
+	if (!d) {
+		report(V_OK, "/sys/fs/cgroup is not visible (%s)", ename(errno));
+		return;
+	}
+	try_cgroup_mkdir("/sys/fs/cgroup");
+	/* cgroup v1: one hierarchy per controller below /sys/fs/cgroup */
+	while ((de = readdir(d))) {
+		char path[300];
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", de->d_name);
+		try_cgroup_mkdir(path);
+	}
+	closedir(d);
+}
+
+/* Limits the sandbox must not be able to raise from inside. */
+static void check_cgroup_limits(void)
+{
+	static const char *const files[] = {
+		"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/cpu.max",
+		"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/pids/pids.max",
+		"/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us",
+	};
+	int found = 0;
+
+	for (size_t i = 0; i < SBX_ARRAY_LEN(files); i++) {
+		cleanup_close int fd = open(files[i], O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			report_as(V_ESCAPE, NULL, files[i], "opened for writing (nothing written)");
+		else if (errno != ENOENT)
+			report_as(V_OK, NULL, files[i], "open for writing: blocked (%s)", ename(errno));
+		found += fd >= 0 || errno != ENOENT;
+	}
+	if (!found)
+		report(V_OK, "no cgroup limit files visible");
+}
+
+static void check_unix_connect(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	long r;
+
+	sbx_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	r = fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	verdict_call(r, errno, NULL, "connect");
+}
+
+/* ---- host files ---- */
+
+static void check_absent(const char *path)
+{
+	if (path_exists(path))
+		report(V_ESCAPE, "%s is visible", path);
+	else
+		report(V_OK, "%s is not visible (%s)", path, ename(errno));
+}
+
+static void check_unreadable(const char *path)
+{
+	int e = try_read(path);
+
+	if (e == 0)
+		report(V_ESCAPE, "%s is readable", path);
+	else
+		report(V_OK, "%s cannot be read (%s)", path, ename(e));
+}
+
+static void check_ssh_host_keys(void)
+{
+	DIR *d = opendir("/etc/ssh");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d) {
+		report(V_OK, "/etc/ssh is not visible (%s)", ename(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		char path[300];
+		int e;
+
+		if (!sbx_str_has_prefix(de->d_name, "ssh_host_") || !sbx_str_has_suffix(de->d_name, "_key"))
+			continue;
+		snprintf(path, sizeof(path), "/etc/ssh/%s", de->d_name);
+		e = try_read(path);
+		if (e == 0)
+			report_as(V_ESCAPE, NULL, path, "host private key is readable");
+		else
+			report_as(V_OK, NULL, path, "cannot be read (%s)", ename(e));
+		n++;
+	}
+	closedir(d);
+	if (!n)
+		report(V_OK, "no ssh host keys in /etc/ssh");
+}
+
+/* Under /home only /home/agent and the directories leading to the workspace (which is mounted at
+ * its host path, say /home/alice/src/proj) may appear, and the latter must hold nothing else. */
+static void walk_home(const char *dir, const char *cwd, int depth, int *bad)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096];
+		size_t len;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (depth == 0 && strcmp(de->d_name, "agent") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		len = strlen(path);
+		if (strcmp(path, cwd) == 0)
+			continue; /* the workspace itself */
+		if (strncmp(cwd, path, len) == 0 && cwd[len] == '/') {
+			if (depth < 32)
+				walk_home(path, cwd, depth + 1, bad);
+			continue;
+		}
+		report_as(V_ESCAPE, NULL, path, "host home content is visible");
+		++*bad;
+	}
+	closedir(d);
+}
+
+static void check_home(void)
+{
+	char cwd[4096];
+	int bad = 0;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	if (!path_exists("/home")) {
+		report(V_OK, "/home is not visible");
+		return;
+	}
+	walk_home("/home", cwd, 0, &bad);
+	if (!bad)
+		report(V_OK, "/home holds only /home/agent and the way to the workspace");
+}
+
+/* Hard links are how a file escapes a mount's read-only flag or a later cleanup. */
+static void check_hardlink(const char *target)
+{
+	char path[128];
+	long r;
+
+	tmp_name(path, sizeof(path), "link");
+	r = link(target, path);
+	verdict_call(r, errno, NULL, "hard link into the current directory");
+	if (r == 0)
+		unlink(path);
+}
+
+static void check_symlink_proc1_root(void)
+{
+	char link_path[128], via[160];
+	DIR *d;
+
+	tmp_name(link_path, sizeof(link_path), "root");
+	if (symlink("/proc/1/root/", link_path) == 0) {
+		snprintf(via, sizeof(via), "%s/", link_path);
+	} else {
+		report_as(V_OK, "create", NULL, "cannot create a symlink in the current directory (%s)",
+			  ename(errno));
+		sbx_strlcpy(via, "/proc/1/root/", sizeof(via));
+	}
+	d = opendir(via);
+	if (d) {
+		closedir(d);
+		report(V_ESCAPE, "listed PID 1's root through %s", via);
+	} else {
+		report(V_OK, "cannot list PID 1's root through %s (%s)", via, ename(errno));
+	}
+	unlink(link_path);
+}
+
+/* ---- network ---- */
+
+static void fill_random(void *buf, size_t n)
+{
+	if (sbx_random_bytes(buf, n) < 0)
+		memset(buf, 0x5a, n);
+}
+
+/* A DNS query for example.com/A; returns its length. */
+static size_t dns_query(unsigned char *q, uint16_t id)
+{
+	static const unsigned char question[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+						 0, 1 /* A */, 0, 1 /* IN */};
+
+	memset(q, 0, 12);
+	q[0] = (unsigned char)(id >> 8);
+	q[1] = (unsigned char)id;
+	q[2] = 0x01; /* recursion desired */
+	q[5] = 1;    /* one question */
+	memcpy(q + 12, question, sizeof(question));
+	return 12 + sizeof(question);
+}
+
+static bool dns_is_answer(const unsigned char *r, size_t n, uint16_t id)
+{
+	return n >= 12 && r[0] == (unsigned char)(id >> 8) && r[1] == (unsigned char)id && (r[2] & 0x80);
+}
+
+static void dns_over_udp(const char *server)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(server, 53, &ss);
+	unsigned char q[64], r[512];
+	cleanup_close int fd = -1;
+	uint16_t id;
+	ssize_t n;
+
+	fill_random(&id, sizeof(id));
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || send(fd, q, dns_query(q, id), 0) < 0) {
+		report(V_OK, "cannot send a query (%s)", ename(errno));
+		return;
+	}
+	n = recv_timeout(fd, r, sizeof(r), ANSWER_TIMEOUT_MS);
+	if (n > 0 && dns_is_answer(r, (size_t)n, id))
+		report(V_ESCAPE, "answered over UDP (rcode %d)", r[3] & 0xf);
+	else if (n > 0)
+		report(V_ESCAPE, "%zd bytes came back over UDP", n);
+	else
+		report(V_OK, "no answer over UDP (%s)", ename(errno));
+}
+
+static void dns_over_tcp(const char *server)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(server, 53, &ss);
+	unsigned char q[66], r[512];
+	cleanup_close int fd = -1;
+	uint16_t id;
+	size_t qlen;
+	ssize_t n;
+	int e = 0;
+
+	fill_random(&id, sizeof(id));
+	qlen = dns_query(q + 2, id);
+	q[0] = (unsigned char)(qlen >> 8);
+	q[1] = (unsigned char)qlen;
+	fd = connect_timeout((struct sockaddr *)&ss, len, SOCK_STREAM, CONNECT_TIMEOUT_MS, &e);
+	if (fd < 0) {
+		report(V_OK, "cannot connect over TCP (%s)", ename(e));
+		return;
+	}
+	if (send(fd, q, qlen + 2, MSG_NOSIGNAL) < 0) {
+		report(V_OK, "connected, but the query could not be sent (%s)", ename(errno));
+		return;
+	}
+	n = recv_timeout(fd, r, sizeof(r), ANSWER_TIMEOUT_MS);
+	if (n > 2 && dns_is_answer(r + 2, (size_t)n - 2, id))
+		report(V_ESCAPE, "answered over TCP (rcode %d)", r[5] & 0xf);
+	else
+		report(V_OK, "connected (a proxy may accept anything), but no DNS answer (%s)",
+		       n < 0 ? ename(errno) : "closed");
+}
+
+static void check_dns_udp(const char *server)
+{
+	dns_over_udp(server);
+}
+
+static void check_dns_tcp(const char *server)
+{
+	dns_over_tcp(server);
+}
+
+/* A TLS ClientHello with SNI, enough for any TLS server to answer (with a ServerHello or an
+ * alert). Returns its length. */
+static size_t tls_client_hello(unsigned char *out, size_t cap, const char *sni)
+{
+	static const unsigned char suites[] = {0x00, 0x08, 0xc0, 0x2f, 0xc0, 0x2b, 0x13, 0x01, 0x00, 0x9c};
+	static const unsigned char ext_rest[] = {
+		0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17,             /* groups */
+		0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                                     /* point formats */
+		0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, /* signatures */
+	};
+	size_t sl = strlen(sni), p = 0, ext_len = 9 + sl + sizeof(ext_rest);
+	size_t body = 2 + 32 + 1 + sizeof(suites) + 2 + 2 + ext_len;
+
+	if (9 + body > cap || sl > 200)
+		return 0;
+#define PUT8(v) (out[p++] = (unsigned char)(v))
+#define PUT16(v) (PUT8((v) >> 8), PUT8(v))
+	PUT8(0x16), PUT16(0x0301), PUT16(body + 4);   /* record: handshake */
+	PUT8(0x01), PUT8(0), PUT16(body);             /* ClientHello */
+	PUT16(0x0303);                                /* TLS 1.2 */
+	fill_random(out + p, 32), p += 32;            /* random */
+	PUT8(0);                                      /* no session id */
+	memcpy(out + p, suites, sizeof(suites)), p += sizeof(suites);
+	PUT8(1), PUT8(0);                             /* null compression */
+	PUT16(ext_len);
+	PUT16(0x0000), PUT16(sl + 5), PUT16(sl + 3), PUT8(0), PUT16(sl); /* server_name */
+	memcpy(out + p, sni, sl), p += sl;
+	memcpy(out + p, ext_rest, sizeof(ext_rest)), p += sizeof(ext_rest);
+#undef PUT8
+#undef PUT16
+	return p;
+}
+
+/* Direct TLS to a public address: only a TLS answer proves the internet was reached (a
+ * transparent proxy may accept the connection and then refuse it). */
+static void check_tcp_tls(const char *target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(target, 443, &ss);
+	unsigned char hello[512], r[16];
+	cleanup_close int fd = -1;
+	size_t hl;
+	ssize_t n;
+	int e = 0;
+
+	fd = connect_timeout((struct sockaddr *)&ss, len, SOCK_STREAM, CONNECT_TIMEOUT_MS, &e);
+	if (fd < 0) {
+		report(V_OK, "cannot connect (%s)", ename(e));
+		return;
+	}
+	hl = tls_client_hello(hello, sizeof(hello), "one.one.one.one");
+	if (send(fd, hello, hl, MSG_NOSIGNAL) < 0) {
+		report(V_OK, "connected, but nothing could be sent (%s)", ename(errno));
+		return;
+	}
+	n = recv_timeout(fd, r, 5, ANSWER_TIMEOUT_MS);
+	if (n >= 3 && (r[0] == 0x16 || r[0] == 0x15) && r[1] == 0x03)
+		report(V_ESCAPE, "a TLS server answered (%s)", r[0] == 0x16 ? "handshake" : "alert");
+	else
+		report(V_OK, "connected (a proxy may accept anything), but no TLS answer (%s)",
+		       n < 0 ? ename(errno) : n == 0 ? "closed" : "not TLS");
+}
+
+static void check_interfaces(void)
+{
+	struct ifaddrs *ifa = NULL;
+	char names[512] = "";
+	size_t len = 0;
+
+	if (getifaddrs(&ifa) < 0) {
+		report(V_OK, "getifaddrs failed (%s)", ename(errno));
+		return;
+	}
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		char addr[INET6_ADDRSTRLEN] = "?";
+
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		if (strcmp(i->ifa_name, "lo") == 0)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, addr, sizeof(addr));
+		else
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, addr, sizeof(addr));
+		if (len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s=%s", len ? " " : "",
+						i->ifa_name, addr);
+	}
+	freeifaddrs(ifa);
+	if (len)
+		report(V_ESCAPE, "interfaces other than lo have addresses: %s", names);
+	else
+		report(V_OK, "only lo has an address");
+}
+
+/* --tcp: a host service; only its banner proves it was reached. */
+static void check_tcp_service(const char *target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(target, 0, &ss);
+	char buf[512];
+	cleanup_close int fd = -1;
+	ssize_t n;
+	int e = 0;
+
+	fd = connect_timeout((struct sockaddr *)&ss, len, SOCK_STREAM, CONNECT_TIMEOUT_MS, &e);
+	if (fd < 0) {
+		report(V_OK, "cannot connect (%s)", ename(e));
+		return;
+	}
+	n = recv_timeout(fd, buf, sizeof(buf) - 1, ANSWER_TIMEOUT_MS);
+	if (n > 0 && memmem(buf, (size_t)n, opt.tcp_banner, strlen(opt.tcp_banner)))
+		report(V_ESCAPE, "reached the host service (banner \"%s\")", opt.tcp_banner);
+	else
+		report(V_OK, "connected, but not to the host service (no banner: %s)",
+		       n < 0 ? ename(errno) : n == 0 ? "closed" : "other data");
+}
+
+static void check_udp_service(const char *target)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(target, 0, &ss);
+	char msg[64], buf[512];
+	cleanup_close int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	snprintf(msg, sizeof(msg), "sbx-probe %d", (int)getpid());
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || send(fd, msg, strlen(msg), 0) < 0) {
+		report(V_OK, "cannot send (%s)", ename(errno));
+		return;
+	}
+	n = recv_timeout(fd, buf, sizeof(buf), UDP_ECHO_TIMEOUT_MS);
+	if (n > 0)
+		report(V_ESCAPE, "%zd bytes came back", n);
+	else
+		report(V_OK, "no echo within %d ms (%s)", UDP_ECHO_TIMEOUT_MS, ename(errno));
+}
+
+static void check_abstract(const char *name)
+{
+	static const int types[] = {SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t nl = strlen(name);
+	socklen_t len;
+	int e = 0;
+
+	if (nl > sizeof(sun.sun_path) - 1) {
+		report(V_SKIP, "name too long for an abstract socket");
+		return;
+	}
+	memcpy(sun.sun_path + 1, name, nl); /* sun_path[0] = '\0': the abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + nl);
+	for (size_t i = 0; i < SBX_ARRAY_LEN(types); i++) {
+		cleanup_close int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, len) == 0) {
+			report(V_ESCAPE, "connected to @%s", name);
+			return;
+		}
+		e = errno;
+		if (e != EPROTOTYPE)
+			break;
+	}
+	report(V_OK, "cannot connect to @%s (%s)", name, ename(e));
+}
+
+/* ---- host facts given on the command line ---- */
+
+static void check_secret(const char *path)
+{
+	char via[4200];
+	int e;
+
+	if (path_exists(path)) {
+		e = try_read(path);
+		report(V_ESCAPE, "%s is visible%s", path, e == 0 ? " and readable" : "");
+		return;
+	}
+	snprintf(via, sizeof(via), "/proc/1/root%s", path);
+	e = try_read(via);
+	if (e == 0)
+		report(V_ESCAPE, "readable through %s", via);
+	else
+		report(V_OK, "not visible (%s), not through /proc/1/root either (%s)", ename(ENOENT), ename(e));
+}
+
+/* Does a process's command line contain the marker, other than as our own argument? */
+static bool cmdline_has_marker(pid_t pid)
+{
+	char path[64], buf[65536];
+	const size_t ml = strlen(opt.host_marker);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = sbx_read_all(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	for (const char *p = buf; (p = strstr(p, opt.host_marker)); p += ml) {
+		static const char flag[] = "--host-marker";
+		size_t before = (size_t)(p - buf);
+		/* "--host-marker STR" or "--host-marker=STR": the probe's own arguments */
+		if (before > sizeof(flag) - 1 && strncmp(p - sizeof(flag), flag, sizeof(flag) - 1) == 0 &&
+		    (p[-1] == ' ' || p[-1] == '='))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+static void check_host_process(void)
+{
+	DIR *d;
+	struct dirent *de;
+	int seen = 0, found = 0;
+
+	if (!opt.host_marker) {
+		report(V_SKIP, "no --host-marker given");
+		return;
+	}
+	d = opendir("/proc");
+	if (!d) {
+		report(V_OK, "/proc is not visible (%s)", ename(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		int64_t pid;
+		if (sbx_parse_i64(de->d_name, 1, INT32_MAX, &pid) < 0)
+			continue;
+		seen++;
+		if (cmdline_has_marker((pid_t)pid)) {
+			report(V_ESCAPE, "process %lld runs with \"%s\" in its command line", (long long)pid,
+			       opt.host_marker);
+			found++;
+		}
+	}
+	closedir(d);
+	if (!found)
+		report(V_OK, "none of the %d visible processes is the host process", seen);
+}
+
+static void check_host_pid(void)
+{
+	pid_t pid = (pid_t)opt.host_pid;
+	long r;
+	int e;
+
+	if (!opt.host_pid) {
+		report(V_SKIP, "no --host-pid given");
+		return;
+	}
+	r = kill(pid, 0);
+	e = errno;
+	if (r < 0 && e == ESRCH) {
+		report(V_OK, "kill(%d, 0): no such process", (int)pid);
+	} else if (opt.host_marker && !cmdline_has_marker(pid)) {
+		/* The sandbox's own PID namespace can have a process with the same number. */
+		report(V_OK, "pid %d exists here but is not the host process (%s)", (int)pid,
+		       r == 0 ? "signalable" : ename(e));
+	} else if (r == 0) {
+		report(V_ESCAPE, "kill(%d, 0) succeeded", (int)pid);
+	} else {
+		report(V_OK, "kill(%d, 0) failed (%s)", (int)pid, ename(e));
+	}
+}
+
+/* --ro: every kind of modification must fail. What does get through is undone at once. */
+
+/* Puts back a file that an unlink should not have been able to remove. */
+static void restore_file(const char *path, const struct stat *st, const char *data, ssize_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 07777);
+
+	if (fd < 0)
+		return;
+	if (len > 0)
+		(void)!sbx_write_all(fd, data, (size_t)len);
+	(void)!fchown(fd, st->st_uid, st->st_gid);
+	close(fd);
+}
+
+/* chmod and utime to the values it already has, rename away and back, unlink (restored): each
+ * proves a right without changing anything for good. */
+static void ro_modify(const char *path, const struct stat *st)
+{
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
+	char moved[4200];
+	cleanup_free char *data = NULL;
+	ssize_t len = -1;
+
+	if (!S_ISLNK(st->st_mode) && chmod(path, st->st_mode & 07777) == 0)
+		report_as(V_ESCAPE, "chmod", path, "chmod succeeded (mode unchanged)");
+	else
+		report_as(V_OK, "chmod", path, "chmod: blocked (%s)", ename(errno));
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == 0)
+		report_as(V_ESCAPE, "utime", path, "utimensat succeeded (times unchanged)");
+	else
+		report_as(V_OK, "utime", path, "utimensat: blocked (%s)", ename(errno));
+
+	snprintf(moved, sizeof(moved), "%s.%smoved", path, tmp_prefix + 1);
+	if (rename(path, moved) == 0) {
+		rename(moved, path);
+		report_as(V_ESCAPE, "rename", path, "renamed (and renamed back)");
+		return;
+	}
+	report_as(V_OK, "rename", path, "rename: blocked (%s)", ename(errno));
+	if (!S_ISREG(st->st_mode) || st->st_size > (1 << 20)) {
+		report_as(V_OK, "unlink", path, "not attempted: cannot be restored, and rename was blocked");
+		return;
+	}
+	data = malloc((size_t)st->st_size + 1);
+	if (data) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd >= 0) {
+			len = sbx_read_all(fd, data, (size_t)st->st_size);
+			close(fd);
+		}
+	}
+	if (len != st->st_size) {
+		report_as(V_OK, "unlink", path, "not attempted: cannot keep a copy, and rename was blocked");
+		return;
+	}
+	if (unlink(path) == 0) {
+		restore_file(path, st, data, len);
+		report_as(V_ESCAPE, "unlink", path, "unlinked (and restored)");
+	} else {
+		report_as(V_OK, "unlink", path, "unlink: blocked (%s)", ename(errno));
+	}
+}
+
+static void check_ro(const char *path)
+{
+	char child[4200];
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) < 0) {
+		report(V_FAIL, "%s does not exist (%s)", path, ename(errno));
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(child, sizeof(child), "%s/%screate", path, tmp_prefix);
+		fd = open(child, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(fd);
+			unlink(child);
+			report_as(V_ESCAPE, "create", NULL, "created a file");
+		} else {
+			report_as(V_OK, "create", NULL, "create: blocked (%s)", ename(errno));
+		}
+		if (mkdir(child, 0700) == 0) {
+			rmdir(child);
+			report_as(V_ESCAPE, "mkdir", NULL, "created a directory");
+		} else {
+			report_as(V_OK, "mkdir", NULL, "mkdir: blocked (%s)", ename(errno));
+		}
+		if (symlink("/", child) == 0) {
+			unlink(child);
+			report_as(V_ESCAPE, "symlink", NULL, "created a symlink");
+		} else {
+			report_as(V_OK, "symlink", NULL, "symlink: blocked (%s)", ename(errno));
+		}
+		/* what is already there: its attributes, and whether it can be moved or removed */
+		d = opendir(path);
+		while (d && (de = readdir(d))) {
+			struct stat cst;
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+			if (lstat(child, &cst) == 0) {
+				if (S_ISREG(cst.st_mode)) {
+					fd = open(child, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+					if (fd >= 0)
+						close(fd);
+					if (fd >= 0)
+						report_as(V_ESCAPE, "write", child, "opened for writing (nothing written)");
+					else
+						report_as(V_OK, "write", child, "open for writing: blocked (%s)", ename(errno));
+				}
+				ro_modify(child, &cst);
+			}
+			break;
+		}
+		if (d)
+			closedir(d);
+		fd = -1;
+	} else {
+		fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			report_as(V_ESCAPE, "write", NULL, "opened for writing (nothing written)");
+		} else {
+			report_as(V_OK, "write", NULL, "open for writing: blocked (%s)", ename(errno));
+		}
+		if (S_ISREG(st.st_mode) && truncate(path, st.st_size) == 0)
+			report_as(V_ESCAPE, "truncate", NULL, "truncate to its own size succeeded");
+		else if (S_ISREG(st.st_mode))
+			report_as(V_OK, "truncate", NULL, "truncate: blocked (%s)", ename(errno));
+		ro_modify(path, &st);
+		return;
+	}
+	/* the directory's own attributes (not its name: its parent may be writable) */
+	{
+		struct timespec ts[2] = {st.st_atim, st.st_mtim};
+		if (chmod(path, st.st_mode & 07777) == 0)
+			report_as(V_ESCAPE, "chmod", NULL, "chmod succeeded (mode unchanged)");
+		else
+			report_as(V_OK, "chmod", NULL, "chmod: blocked (%s)", ename(errno));
+		if (utimensat(AT_FDCWD, path, ts, 0) == 0)
+			report_as(V_ESCAPE, "utime", NULL, "utimensat succeeded (times unchanged)");
+		else
+			report_as(V_OK, "utime", NULL, "utimensat: blocked (%s)", ename(errno));
+	}
+}
+
+static int try_create_in(const char *path, char *created, size_t len)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		created[0] = '\0';
+		fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	} else {
+		snprintf(created, len, "%s/%swrite", path, tmp_prefix);
+		fd = open(created, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	if (fd < 0)
+		return errno;
+	close(fd);
+	if (created[0])
+		unlink(created);
+	return 0;
+}
+
+static void check_writable(const char *path)
+{
+	char created[4200];
+	int e = try_create_in(path, created, sizeof(created));
+
+	if (e == 0)
+		report(V_OK, "writable, as it must be");
+	else
+		report(V_FAIL, "cannot write (%s), but this path must be writable", ename(e));
+}
+
+static void check_no_write(const char *path)
+{
+	char created[4200];
+	int e = try_create_in(path, created, sizeof(created));
+
+	if (e == 0)
+		report(V_ESCAPE, "wrote to %s", path);
+	else
+		report(V_OK, "write: blocked (%s)", ename(e));
+}
+
+static void check_symlink(const char *path)
+{
+	DIR *d;
+	int e = try_read(path);
+
+	if (e == EISDIR || e == 0) {
+		d = opendir(path);
+		if (d || e == 0) {
+			if (d)
+				closedir(d);
+			report(V_ESCAPE, "read through the symlink");
+			return;
+		}
+		e = errno;
+	}
+	report(V_OK, "cannot read through it (%s)", ename(e));
+}
+
+/* --pids: fork until the limit bites; every child is killed and reaped before returning. */
+static void check_pids(void)
+{
+	cleanup_free pid_t *kids = NULL;
+	int64_t made = 0;
+	int e = 0;
+
+	if (!opt.pids) {
+		report(V_SKIP, "no --pids given");
+		return;
+	}
+	kids = calloc((size_t)opt.pids, sizeof(*kids));
+	if (!kids) {
+		report(V_FAIL, "out of memory");
+		return;
+	}
+	for (; made < opt.pids; made++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			e = errno;
+			break;
+		}
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		kids[made] = pid;
+	}
+	for (int64_t i = 0; i < made; i++)
+		kill(kids[i], SIGKILL);
+	for (int64_t i = 0; i < made; i++)
+		while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	if (made == opt.pids)
+		report(V_ESCAPE, "created all %lld processes", (long long)made);
+	else
+		report(V_OK, "fork failed after %lld of %lld processes (%s)", (long long)made, (long long)opt.pids,
+		       ename(e));
+}
+
+/* --memory: a child allocates and touches the amount; it must be stopped. */
+static void check_memory(void)
+{
+	const int timeout_ms = 25000;
+	siginfo_t si;
+	pid_t pid;
+
+	if (!opt.memory) {
+		report(V_SKIP, "no --memory given");
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		report(V_OK, "fork failed (%s)", ename(errno));
+		return;
+	}
+	if (pid == 0) {
+		unsigned char *p = mmap(NULL, opt.memory, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		long page = sysconf(_SC_PAGESIZE);
+		if (p == MAP_FAILED)
+			_exit(3);
+		for (uint64_t off = 0; off < opt.memory; off += (uint64_t)page)
+			p[off] = 1;
+		_exit(0);
+	}
+	if (wait_exit(pid, timeout_ms, &si) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		report(V_ESCAPE, "still allocating after %d s: the limit does not stop it", timeout_ms / 1000);
+		return;
+	}
+	if (si.si_code == CLD_EXITED && si.si_status == 0)
+		report(V_ESCAPE, "allocated and touched %" PRIu64 " bytes", opt.memory);
+	else if (si.si_code == CLD_EXITED && si.si_status == 3)
+		report(V_OK, "the allocation was refused (ENOMEM)");
+	else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+		report(V_OK, "the allocating process was killed (%s)", sigabbrev_np(si.si_status) ?: "signal");
+	else
+		report(V_OK, "the allocating process ended with status %d", si.si_status);
+}
