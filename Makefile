@@ -12,7 +12,7 @@ PREFIX  ?= /usr/local
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
-           -Wformat=2 -Wvla -Wpointer-arith -Wno-unused-parameter -Wno-format-truncation
+           -Wformat=2 -Wvla -Wpointer-arith -Wno-unused-parameter $(if $(findstring clang,$(CC)),,-Wno-format-truncation)
 CSTD    := -std=gnu17
 CPPFLAGS_ALL := -D_GNU_SOURCE -Isrc/common -Isrc -DSBX_VERSION='"$(VERSION)"'
 OPT     := -O2 -g

@@ -83,6 +83,7 @@ int sbx_attach(struct sbx_response *r, bool tty, bool want_stdin)
 	int code = 0;
 	bool exited = take_events(&r->rest, &code);
 	bool stdin_open = want_stdin;
+	bool lost = false; /* the daemon went away: relay until the streams end, however long */
 	sigset_t mask;
 	int sfd;
 	char buf[65536];
@@ -152,7 +153,7 @@ int sbx_attach(struct sbx_response *r, bool tty, bool want_stdin)
 
 		/* Once the exit is known, give the streams a moment to drain, then stop: a
 		 * background child holding the pty or pipes must not keep us here forever. */
-		int timeout = exited ? 200 : -1;
+		int timeout = exited && !lost ? 200 : -1;
 		int pr = poll(p, (nfds_t)n, timeout);
 		if (pr < 0) {
 			if (errno == EINTR)
@@ -205,6 +206,7 @@ int sbx_attach(struct sbx_response *r, bool tty, bool want_stdin)
 					 * exit status. */
 					code = -1;
 					exited = true;
+					lost = true;
 				}
 			}
 		}

@@ -72,6 +72,34 @@ static bool is_target_char(unsigned char c)
 	return c > 0x20 && c < 0x7f;
 }
 
+/* Index of the first byte of p[0..n) that may not appear in a field line - a CTL other than
+ * HTAB, which includes CR and LF, so this also finds the end of a line - or n. Eight bytes at a
+ * time: it is the hot loop when a slow client makes the parser rescan a large head per byte.
+ * The word tests are exact as booleans (a borrow only crosses into a byte after a lower byte
+ * already matched), and a flagged word is re-checked byte by byte, so tabs cost nothing more. */
+static size_t first_ctl(const unsigned char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	while (n - i >= 8) {
+		uint64_t w, d;
+
+		memcpy(&w, p + i, 8);
+		d = w ^ (ones * 0x7f);
+		if ((((w - ones * 0x20) & ~w) | ((d - ones) & ~d)) & highs) {
+			for (size_t k = i; k < i + 8; k++)
+				if (!is_field_char(p[k]))
+					return k;
+		}
+		i += 8;
+	}
+	for (; i < n; i++)
+		if (!is_field_char(p[i]))
+			return i;
+	return n;
+}
+
 static unsigned char lower(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
@@ -477,9 +505,12 @@ static int parse_status_line(const unsigned char *p, size_t n, bool complete, st
 	msg->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	if (n > 12 && p[12] != ' ')
 		return fail(err, 502, "invalid status code");
-	for (size_t i = 13; i < n; i++)
-		if (!is_field_char(p[i]))
+	if (n > 13) {
+		size_t i = 13 + first_ctl(p + 13, n - 13);
+
+		if (i < n)
 			return fail(err, 502, p[i] == 0 ? "NUL byte in status-line" : "control character in reason");
+	}
 	msg->reason.p = (const char *)p + (n > 13 ? 13 : n);
 	msg->reason.len = n > 13 ? n - 13 : 0;
 	return 0;
@@ -510,10 +541,9 @@ static int parse_header_line(const unsigned char *p, size_t n, bool complete, st
 	}
 	if (i == 0)
 		return bad(ctx, err, 400, "empty header name");
-	for (size_t j = i + 1; j < n; j++) {
-		if (!is_field_char(p[j]))
-			return bad(ctx, err, 400, p[j] == 0 ? "NUL byte in header" : "control character in header value");
-	}
+	vs = i + 1 + first_ctl(p + i + 1, n - i - 1);
+	if (vs < n)
+		return bad(ctx, err, 400, p[vs] == 0 ? "NUL byte in header" : "control character in header value");
 	if (!complete)
 		return 0;
 	vs = i + 1;
@@ -662,18 +692,21 @@ static int parse_head(const char *buf, size_t len, struct head_ctx *ctx, struct 
 		u = (const unsigned char *)""; /* pointer arithmetic on NULL is undefined, even + 0 */
 	}
 	for (bool first = true;; first = false) {
-		size_t start = pos, end = pos, scan_end = lim, n;
-		enum { T_NONE, T_CRLF, T_BARE_LF, T_BARE_CR } term = T_NONE;
+		size_t start = pos, end, scan_end = lim, n;
+		enum { T_NONE, T_CRLF, T_BARE_LF, T_BARE_CR, T_CTL } term = T_NONE;
 
 		if (first && lim - start > (size_t)SBX_HTTP_MAX_START_LINE + 1)
 			scan_end = start + SBX_HTTP_MAX_START_LINE + 1;
 		if (!first && msg->nheaders == SBX_HTTP_MAX_HEADERS && start < lim && u[start] != '\r')
 			return bad(ctx, err, 431, "too many header fields");
-		while (end < scan_end && u[end] != '\r' && u[end] != '\n')
-			end++;
+		/* The line ends at its first CTL: CR (and then LF), a bare LF, or another control
+		 * character, which no line may contain. */
+		end = start + first_ctl(u + start, scan_end - start);
 		if (end < scan_end) {
 			if (u[end] == '\n')
 				term = T_BARE_LF;
+			else if (u[end] != '\r')
+				term = T_CTL;
 			else if (end + 1 < lim)
 				term = u[end + 1] == '\n' ? T_CRLF : T_BARE_CR;
 			/* else: a CR is the last byte we have; its LF may still come */
@@ -683,6 +716,10 @@ static int parse_head(const char *buf, size_t len, struct head_ctx *ctx, struct 
 			msg->head_len = end + 2;
 			return SBX_HTTP_OK;
 		}
+		/* For T_CTL the offending byte is handed to the line parser, which names it in the
+		 * same words it would use for the whole line (the first fault, left to right). */
+		if (term == T_CTL)
+			n++;
 		if (first)
 			rc = ctx->kind == SBX_HTTP_REQUEST ? parse_request_line(u + start, n, term == T_CRLF, msg, err)
 							   : parse_status_line(u + start, n, term == T_CRLF, msg, err);
@@ -698,6 +735,8 @@ static int parse_head(const char *buf, size_t len, struct head_ctx *ctx, struct 
 			return bad(ctx, err, 400, "bare LF");
 		case T_BARE_CR:
 			return bad(ctx, err, 400, "bare CR");
+		case T_CTL:
+			return bad(ctx, err, 400, "control character"); /* not reached: the line parser refuses it */
 		case T_NONE:
 			break;
 		}

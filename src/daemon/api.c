@@ -702,8 +702,11 @@ static void h_diagnose(struct conn *c)
 	json_t *backends = json_array();
 	int ok = sbx_backend_ns.probe(c->d, why, sizeof(why)) == 0;
 
+	enum sbx_cgroup_version cv = sbx_cgroup_version(c->d->cg);
 	json_array_append_new(backends, json_pack("{s:s, s:b, s:s}", "name", "ns", "works", ok, "detail",
-						  ok ? "namespaces, seccomp, landlock, cgroups" : why));
+						  ok ? (cv != SBX_CGROUP_NONE ? "namespaces, seccomp, landlock, cgroup limits"
+									      : "namespaces, seccomp, landlock (no cgroup limits)")
+						     : why));
 	json_array_append_new(backends, json_pack("{s:s, s:b, s:s}", "name", "vm", "works", 0, "detail",
 						  "not available in this build"));
 	json_array_append_new(backends, json_pack("{s:s, s:b, s:s}", "name", "gvisor", "works", 0, "detail",
@@ -714,6 +717,7 @@ static void h_diagnose(struct conn *c)
 			      c->d->paths.state_dir, "runtime_dir", c->d->paths.runtime_dir);
 	if (!sbx_idmap_has_root(&c->d->idmap))
 		json_object_set_new(o, "root_inside", json_string(c->d->idmap.why_not_root));
+	json_object_set_new(o, "cgroup_version", json_string(cv == SBX_CGROUP_V2 ? "v2" : cv == SBX_CGROUP_V1 ? "v1" : "none"));
 	respond(c, 200, o);
 }
 

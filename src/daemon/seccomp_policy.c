@@ -108,7 +108,7 @@ static const char summary[] =
 	"                kexec_file_load, reboot, swapon, swapoff, syslog, acct, quotactl,\n"
 	"                quotactl_fd, lookup_dcookie, iopl, ioperm, uselib, ustat, sysfs, _sysctl,\n"
 	"                nfsservctl, vhangup, fanotify_init\n"
-	"  clock:        settimeofday, clock_settime, clock_adjtime, adjtimex\n"
+	"  clock:        settimeofday, stime, clock_settime, clock_adjtime, adjtimex\n"
 	"  personality:  any persona other than 0 (PER_LINUX), 8 (PER_LINUX32) and 0xffffffff (query)\n"
 	"  sockets:      AF_PACKET; SOCK_RAW (except netlink's) and SOCK_PACKET of any family; ICMP\n"
 	"                ping sockets (AF_INET/AF_INET6, SOCK_DGRAM, IPPROTO_ICMP/ICMPV6); AF_NETLINK\n"

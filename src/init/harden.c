@@ -291,8 +291,11 @@ int sbx_harden_landlock(const char *const *writable, size_t nwritable, const cha
 		return 0; /* not available, and the policy does not require it */
 
 	attr.handled_access_fs = ll_write_rights(abi);
-	if (abi >= 6)
-		attr.scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
+	/* No signal / abstract-socket scoping (ABI 6): every process sbx starts gets its own
+	 * Landlock domain, so scoping would stop `sbx exec box pkill node` and IPC between the
+	 * agent and later execs. What scoping would protect is covered otherwise: the sandbox has
+	 * its own network namespace (abstract sockets are per netns) and PID 1 acts on no signal
+	 * sent from inside. */
 	ruleset = sbx_landlock_create_ruleset(&attr, ll_attr_size(abi), 0);
 	if (ruleset < 0)
 		return fail(errbuf, errlen, errno, "Landlock: cannot create a ruleset (ABI %d)", abi);

@@ -23,10 +23,10 @@
  * subreaper and kills whatever a check left behind. Files the checks create in the current
  * directory start with ".sbx-probe-<pid>-" and are removed at the end in any case. */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <linux/bpf.h>
@@ -36,7 +36,6 @@
 #include <linux/kexec.h>
 #include <linux/perf_event.h>
 #include <linux/userfaultfd.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -57,10 +56,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,6 +117,8 @@ static void put_result(enum verdict v, const char *check, const char *detail);
 /* Reports one result. The check is named "<name>[-<sub>][:<arg>]": `sub` tells apart several
  * attempts of one check ("setns-net"), `arg` the object it was run on ("dev-open:/dev/mem").
  * NULL for either means the current check's own. */
+static void vreport(enum verdict v, const char *sub, const char *arg, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 static void vreport(enum verdict v, const char *sub, const char *arg, const char *fmt, va_list ap)
 {
 	char check[320], detail[DETAIL_MAX];
@@ -220,6 +219,20 @@ static int try_read(const char *path)
 	if (read(fd, &c, 1) < 0 && errno != EAGAIN)
 		return errno;
 	return 0;
+}
+
+/* How much of the file can be read (up to 64 bytes): >= 0, or -errno. An empty file in place of
+ * a host secret is how the sandbox masks it, and holds nothing. */
+static ssize_t read_some(const char *path)
+{
+	char buf[64];
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	return n < 0 ? (errno == EAGAIN ? 0 : -errno) : n;
 }
 
 static bool path_exists(const char *path)
@@ -439,15 +452,16 @@ static void check_caps(void)
 		}
 		val = strtoull(v, NULL, 16);
 		extra = val & ~allowed;
-		for (unsigned c = 0; c < 64 && extra; c++) {
+		for (unsigned c = 0; c < 64 && len < sizeof(names); c++) {
+			char one[24];
+
 			if (!(extra & (1ULL << c)))
 				continue;
 			if (c < SBX_ARRAY_LEN(cap_names))
-				len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
-							"%s%s", len ? "," : "", cap_names[c]);
+				sbx_strlcpy(one, cap_names[c], sizeof(one));
 			else
-				len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
-							"%scap%u", len ? "," : "", c);
+				snprintf(one, sizeof(one), "cap%u", c);
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", len ? "," : "", one);
 		}
 		if (extra)
 			report_as(V_ESCAPE, sets[i], NULL, "%s=%s holds %s", sets[i], v, names);
@@ -499,21 +513,22 @@ static void check_uid(void)
 
 static void check_mount_tmpfs(void)
 {
+	static const char last_resort[] = "/tmp";
 	char dir[128], tmpdir[160];
 	const char *target = dir;
 	int r, e;
 
+	/* A mount point of our own: in the current directory, else in /tmp, else /tmp itself. */
 	tmp_name(dir, sizeof(dir), "mnt");
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/%s", dir);
-	if (mkdir(dir, 0700) < 0) {
-		target = mkdir(tmpdir, 0700) == 0 ? tmpdir : "/tmp";
-	}
+	if (mkdir(dir, 0700) < 0)
+		target = mkdir(tmpdir, 0700) == 0 ? tmpdir : last_resort;
 	r = mount("sbx-probe", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k");
 	e = errno;
 	if (r == 0)
 		umount2(target, MNT_DETACH);
-	if (target != dir || rmdir(dir) < 0)
-		rmdir(tmpdir);
+	if (target != last_resort)
+		rmdir(target);
 	verdict_call(r, e, NULL, "mount(tmpfs)");
 }
 
@@ -592,6 +607,33 @@ static void check_ptrace(void)
 	 * the tracee is detached when this check's process exits. */
 	long r = ptrace(PTRACE_SEIZE, 1, NULL, NULL);
 	verdict_call(r, errno, NULL, "ptrace(PTRACE_SEIZE, 1)");
+}
+
+/* PID 1 is the sandbox's supervisor: nothing inside may stop it. The agent is refused by plain
+ * permission checks; root inside may send signals, which PID 1 of a PID namespace does not act
+ * on (the kernel drops SIGKILL/SIGSTOP from inside; sbx-init blocks the rest). So: try to kill
+ * it for real, then check that it is still there. */
+static void check_signal_pid1(void)
+{
+	if (kill(1, 0) < 0) {
+		verdict_call(-1, errno, NULL, "kill(1, 0)");
+		return;
+	}
+	kill(1, SIGTERM);
+	kill(1, SIGSTOP);
+	kill(1, SIGKILL);
+	usleep(200 * 1000);
+	char state = '?';
+	FILE *f = fopen("/proc/1/stat", "re");
+	if (f) {
+		if (fscanf(f, "%*d %*s %c", &state) != 1)
+			state = '?';
+		fclose(f);
+	}
+	if (kill(1, 0) == 0 && state != 'T' && state != 'Z' && state != '?')
+		report(V_OK, "PID 1 ignored SIGTERM, SIGSTOP and SIGKILL sent from inside");
+	else
+		report(V_ESCAPE, "PID 1 was stopped or killed from inside (state %c)", state);
 }
 
 static void check_proc1_environ(void)
@@ -990,14 +1032,21 @@ static void check_absent(const char *path)
 		report(V_OK, "%s is not visible (%s)", path, ename(errno));
 }
 
+static void report_read_some(const char *path, const char *what)
+{
+	ssize_t n = read_some(path);
+
+	if (n > 0)
+		report_as(V_ESCAPE, NULL, path, "%s is readable", what);
+	else if (n == 0)
+		report_as(V_OK, NULL, path, "%s reads as empty (masked)", what);
+	else
+		report_as(V_OK, NULL, path, "%s cannot be read (%s)", what, ename((int)-n));
+}
+
 static void check_unreadable(const char *path)
 {
-	int e = try_read(path);
-
-	if (e == 0)
-		report(V_ESCAPE, "%s is readable", path);
-	else
-		report(V_OK, "%s cannot be read (%s)", path, ename(e));
+	report_read_some(path, path);
 }
 
 static void check_ssh_host_keys(void)
@@ -1012,16 +1061,11 @@ static void check_ssh_host_keys(void)
 	}
 	while ((de = readdir(d))) {
 		char path[300];
-		int e;
 
 		if (!sbx_str_has_prefix(de->d_name, "ssh_host_") || !sbx_str_has_suffix(de->d_name, "_key"))
 			continue;
 		snprintf(path, sizeof(path), "/etc/ssh/%s", de->d_name);
-		e = try_read(path);
-		if (e == 0)
-			report_as(V_ESCAPE, NULL, path, "host private key is readable");
-		else
-			report_as(V_OK, NULL, path, "cannot be read (%s)", ename(e));
+		report_read_some(path, "the host's private key");
 		n++;
 	}
 	closedir(d);
@@ -1207,6 +1251,13 @@ static void check_dns_tcp(const char *server)
 	dns_over_tcp(server);
 }
 
+static size_t put16(unsigned char *out, size_t p, size_t v)
+{
+	out[p] = (unsigned char)(v >> 8);
+	out[p + 1] = (unsigned char)v;
+	return p + 2;
+}
+
 /* A TLS ClientHello with SNI, enough for any TLS server to answer (with a ServerHello or an
  * alert). Returns its length. */
 static size_t tls_client_hello(unsigned char *out, size_t cap, const char *sni)
@@ -1222,22 +1273,30 @@ static size_t tls_client_hello(unsigned char *out, size_t cap, const char *sni)
 
 	if (9 + body > cap || sl > 200)
 		return 0;
-#define PUT8(v) (out[p++] = (unsigned char)(v))
-#define PUT16(v) (PUT8((v) >> 8), PUT8(v))
-	PUT8(0x16), PUT16(0x0301), PUT16(body + 4);   /* record: handshake */
-	PUT8(0x01), PUT8(0), PUT16(body);             /* ClientHello */
-	PUT16(0x0303);                                /* TLS 1.2 */
-	fill_random(out + p, 32), p += 32;            /* random */
-	PUT8(0);                                      /* no session id */
-	memcpy(out + p, suites, sizeof(suites)), p += sizeof(suites);
-	PUT8(1), PUT8(0);                             /* null compression */
-	PUT16(ext_len);
-	PUT16(0x0000), PUT16(sl + 5), PUT16(sl + 3), PUT8(0), PUT16(sl); /* server_name */
-	memcpy(out + p, sni, sl), p += sl;
-	memcpy(out + p, ext_rest, sizeof(ext_rest)), p += sizeof(ext_rest);
-#undef PUT8
-#undef PUT16
-	return p;
+	out[p++] = 0x16;			/* record: handshake, */
+	p = put16(out, p, 0x0301);		/* TLS 1.0 on the record layer */
+	p = put16(out, p, body + 4);
+	out[p++] = 0x01;			/* ClientHello, 24-bit length */
+	out[p++] = 0;
+	p = put16(out, p, body);
+	p = put16(out, p, 0x0303);		/* TLS 1.2 */
+	fill_random(out + p, 32);		/* random */
+	p += 32;
+	out[p++] = 0;				/* no session id */
+	memcpy(out + p, suites, sizeof(suites));
+	p += sizeof(suites);
+	out[p++] = 1;				/* compression: null only */
+	out[p++] = 0;
+	p = put16(out, p, ext_len);
+	p = put16(out, p, 0x0000);		/* server_name */
+	p = put16(out, p, sl + 5);
+	p = put16(out, p, sl + 3);
+	out[p++] = 0;				/* host_name */
+	p = put16(out, p, sl);
+	memcpy(out + p, sni, sl);
+	p += sl;
+	memcpy(out + p, ext_rest, sizeof(ext_rest));
+	return p + sizeof(ext_rest);
 }
 
 /* Direct TLS to a public address: only a TLS answer proves the internet was reached (a
@@ -1380,8 +1439,8 @@ static void check_secret(const char *path)
 	int e;
 
 	if (path_exists(path)) {
-		e = try_read(path);
-		report(V_ESCAPE, "%s is visible%s", path, e == 0 ? " and readable" : "");
+		ssize_t n = read_some(path);
+		report(V_ESCAPE, "%s is visible%s", path, n > 0 ? " and readable" : n == 0 ? " (empty)" : "");
 		return;
 	}
 	snprintf(via, sizeof(via), "/proc/1/root%s", path);
@@ -1773,4 +1832,520 @@ static void check_memory(void)
 		report(V_OK, "the allocating process was killed (%s)", sigabbrev_np(si.si_status) ?: "signal");
 	else
 		report(V_OK, "the allocating process ended with status %d", si.si_status);
+}
+
+/* ---- the check table ---- */
+
+struct check {
+	const char *name;
+	void (*fn)(void);
+	void (*fn_arg)(const char *arg); /* instead of fn, for checks run on an object */
+	const char *arg;
+	unsigned timeout_s; /* 0: DEFAULT_TIMEOUT_S */
+};
+
+#define CHECK(n, f) {.name = (n), .fn = (f)}
+#define CHECK_ON(n, f, a) {.name = (n), .fn_arg = (f), .arg = (a)}
+#define CHECK_SLOW(n, f, t) {.name = (n), .fn = (f), .timeout_s = (t)}
+#define CHECK_ON_SLOW(n, f, a, t) {.name = (n), .fn_arg = (f), .arg = (a), .timeout_s = (t)}
+
+/* Network checks make up to three attempts of CONNECT_TIMEOUT_MS + ANSWER_TIMEOUT_MS. */
+#define NET_TIMEOUT_S 5
+
+static const struct check builtin_checks[] = {
+	/* credentials */
+	CHECK("caps", check_caps),
+	CHECK("no-new-privs", check_nnp),
+	CHECK("seccomp", check_seccomp_mode),
+	CHECK("uid", check_uid),
+	/* mounts, root, namespaces, other processes */
+	CHECK("mount-tmpfs", check_mount_tmpfs),
+	CHECK("umount-proc", check_umount_proc),
+	CHECK("pivot-root", check_pivot_root),
+	CHECK("chroot", check_chroot),
+	CHECK("unshare-user", check_unshare_user),
+	CHECK("unshare-mnt-net", check_unshare_mnt_net),
+	CHECK("setns", check_setns),
+	CHECK("clone-newuser", check_clone_newuser),
+	CHECK("ptrace-pid1", check_ptrace),
+	CHECK("signal-pid1", check_signal_pid1),
+	CHECK("proc1-environ", check_proc1_environ),
+	CHECK("proc1-mem", check_proc1_mem),
+	CHECK("personality", check_personality),
+	/* kernel interfaces */
+	CHECK("init-module", check_init_module),
+	CHECK("finit-module", check_finit_module),
+	CHECK("delete-module", check_delete_module),
+	CHECK("kexec-load", check_kexec_load),
+	CHECK("kexec-file-load", check_kexec_file_load),
+	CHECK("bpf-map-create", check_bpf_map),
+	CHECK("bpf-prog-load", check_bpf_prog),
+	CHECK("perf-event-open", check_perf_event_open),
+	CHECK("keyctl", check_keyctl),
+	CHECK("add-key", check_add_key),
+	CHECK("userfaultfd", check_userfaultfd),
+	CHECK("open-by-handle", check_open_by_handle),
+	CHECK("io-uring", check_io_uring),
+	/* sockets and terminals */
+	CHECK("socket-packet", check_socket_packet),
+	CHECK("socket-raw", check_socket_raw),
+	CHECK("socket-ping", check_socket_ping),
+	CHECK("socket-ping6", check_socket_ping6),
+	CHECK("tiocsti-stdin", check_tiocsti_stdin),
+	CHECK("tiocsti-tty", check_tiocsti_tty),
+	CHECK("tiocsti-pty", check_tiocsti_pty),
+	/* devices, /proc, /sys, cgroups */
+	CHECK_ON("mknod", check_mknod, "c1:1"),
+	CHECK_ON("mknod", check_mknod, "b8:0"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/mem"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/kmem"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/port"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/sda"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/vda"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/nvme0n1"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/kvm"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/kmsg"),
+	CHECK_ON("dev-open", check_dev_open, "/dev/net/tun"),
+	CHECK_ON("read", check_read_file, "/proc/kcore"),
+	CHECK_ON("write", check_open_write, "/proc/sysrq-trigger"),
+	CHECK_ON("write", check_open_write, "/proc/sys/kernel/hostname"),
+	CHECK_ON("write", check_open_write, "/proc/sys/kernel/core_pattern"),
+	CHECK_ON("write", check_open_write, "/sys/kernel/uevent_helper"),
+	CHECK("cgroup-mkdir", check_cgroup_mkdir),
+	CHECK("cgroup-limits", check_cgroup_limits),
+	/* host files and sockets */
+	CHECK_ON("unix-connect", check_unix_connect, "/var/run/docker.sock"),
+	CHECK_ON("unix-connect", check_unix_connect, "/run/docker.sock"),
+	CHECK_ON("host-path", check_absent, "/root/.ssh"),
+	CHECK_ON("host-path", check_absent, "/run/user"),
+	CHECK("host-home", check_home),
+	CHECK_ON("host-file", check_unreadable, "/etc/shadow"),
+	CHECK("ssh-host-key", check_ssh_host_keys),
+	CHECK_ON("hardlink", check_hardlink, "/etc/passwd"),
+	CHECK("symlink-proc1-root", check_symlink_proc1_root),
+	/* network */
+	CHECK_ON_SLOW("net-tls", check_tcp_tls, "1.1.1.1:443", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("net-tls", check_tcp_tls, "[2606:4700::1111]:443", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("dns-udp", check_dns_udp, "8.8.8.8:53", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("dns-tcp", check_dns_tcp, "8.8.8.8:53", NET_TIMEOUT_S),
+	CHECK("interfaces", check_interfaces),
+	/* host facts from the command line (each reports "skip" when its option is absent) */
+	CHECK("host-process", check_host_process),
+	CHECK("host-pid", check_host_pid),
+};
+
+/* Checks run once per value of a repeatable option. */
+static const struct {
+	const char *name;
+	void (*fn)(const char *arg);
+	const struct strv *args;
+	const char *option;
+	unsigned timeout_s;
+} option_checks[] = {
+	{"secret", check_secret, &opt.secret, "--secret", 0},
+	{"hardlink", check_hardlink, &opt.secret, "--secret", 0},
+	{"tcp", check_tcp_service, &opt.tcp, "--tcp", NET_TIMEOUT_S},
+	{"udp", check_udp_service, &opt.udp, "--udp", NET_TIMEOUT_S},
+	{"dns-udp", check_dns_udp, &opt.dns, "--dns", NET_TIMEOUT_S},
+	{"dns-tcp", check_dns_tcp, &opt.dns, "--dns", NET_TIMEOUT_S},
+	{"abstract", check_abstract, &opt.abstract, "--abstract", 0},
+	{"ro", check_ro, &opt.ro, "--ro", 0},
+	{"writable", check_writable, &opt.writable, "--writable", 0},
+	{"no-write", check_no_write, &opt.no_write, "--no-write", 0},
+	{"symlink", check_symlink, &opt.symlink, "--symlink", 0},
+};
+
+/* Resource limits last: they briefly exhaust what the other checks need. */
+static const struct check final_checks[] = {
+	CHECK_SLOW("pids", check_pids, 60),
+	CHECK_SLOW("memory", check_memory, 40),
+};
+
+/* ---- output (parent) ---- */
+
+static int n_escape, n_fail, n_results;
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			printf("\\u%04x", *p); /* also keeps non-UTF-8 paths valid JSON */
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void emit(enum verdict v, const char *check, const char *detail)
+{
+	if (v == V_ESCAPE)
+		n_escape++;
+	else if (v == V_FAIL)
+		n_fail++;
+	if (opt.json) {
+		printf("%s\n  {\"check\": ", n_results ? "," : "");
+		json_string(check);
+		printf(", \"result\": \"%s\", \"detail\": ", verdict_name[v]);
+		json_string(detail);
+		printf("}");
+	} else {
+		printf("%s %s %s\n", verdict_name[v], check, detail);
+	}
+	n_results++;
+	fflush(stdout);
+}
+
+/* Tabs and line breaks would break the line format; a check name is also one word. */
+static void flatten(char *s, char with)
+{
+	for (; *s; s++)
+		if (*s == '\t' || *s == '\n' || *s == '\r' || (with == '_' && *s == ' '))
+			*s = with;
+}
+
+/* Child: one line "<verdict>\t<check>\t<detail>\n" on the result pipe (a single write below
+ * PIPE_BUF, so lines from a check's own children never interleave). Parent: printed directly. */
+static void put_result(enum verdict v, const char *check, const char *detail)
+{
+	char c[320], d[DETAIL_MAX], line[DETAIL_MAX + 400];
+	int n;
+
+	sbx_strlcpy(c, check, sizeof(c));
+	flatten(c, '_');
+	if (result_fd < 0) {
+		emit(v, c, detail);
+		return;
+	}
+	sbx_strlcpy(d, detail, sizeof(d));
+	flatten(d, ' ');
+	n = snprintf(line, sizeof(line), "%d\t%s\t%s\n", (int)v, c, d);
+	if (n > 0 && (size_t)n < sizeof(line))
+		(void)!write(result_fd, line, (size_t)n);
+}
+
+/* Parses one line from a check's child and prints it. */
+static void emit_line(char *line)
+{
+	char *check = strchr(line, '\t'), *detail;
+	int v = line[0] - '0';
+
+	if (!check || !(detail = strchr(check + 1, '\t')) || v < V_OK || v > V_SKIP) {
+		emit(V_FAIL, "probe", "malformed result from a check");
+		return;
+	}
+	*check++ = '\0';
+	*detail++ = '\0';
+	emit((enum verdict)v, check, detail);
+}
+
+/* ---- running the checks (parent) ---- */
+
+/* Kills and reaps whatever a check left behind; the probe is their subreaper. */
+static void reap_strays(void)
+{
+	char path[64], buf[8192];
+	uint64_t deadline = sbx_monotonic_ms() + 2000;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)main_pid);
+	if (read_small(path, buf, sizeof(buf)) > 0) {
+		for (char *p = buf, *end; *p; p = end) {
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (pid > 0)
+				kill((pid_t)pid, SIGKILL);
+		}
+	}
+	for (;;) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+		if (r > 0)
+			continue;
+		if (r < 0 || ms_left(deadline) == 0)
+			break;
+		usleep(5000);
+	}
+}
+
+static void run_check(const char *name, void (*fn)(void), void (*fn_arg)(const char *), const char *arg,
+		      unsigned timeout_s)
+{
+	char buf[65536], label[320];
+	size_t have = 0;
+	uint64_t deadline;
+	bool timed_out = false;
+	int p[2], st = 0, lines = 0;
+	pid_t pid;
+
+	snprintf(label, sizeof(label), "%s%s%s", name, arg ? ":" : "", arg ? arg : "");
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		emit(V_FAIL, label, "cannot create a pipe");
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		emit(V_FAIL, label, "cannot fork");
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		result_fd = p[1];
+		cur_name = name;
+		cur_arg = arg;
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* When a check exhausts memory (--memory, --pids), the OOM killer must pick the
+		 * check, not the probe that reports on it; raising one's own score needs no privilege. */
+		sbx_write_str_at(AT_FDCWD, "/proc/self/oom_score_adj", "1000");
+		if (fn)
+			fn();
+		else
+			fn_arg(arg);
+		_exit(0);
+	}
+	setpgid(pid, pid); /* also here: whichever of the two runs first */
+	close(p[1]);
+
+	deadline = sbx_monotonic_ms() + 1000ULL * (timeout_s ? timeout_s : DEFAULT_TIMEOUT_S);
+	for (;;) {
+		char *nl;
+		ssize_t n;
+		int r = wait_fd(p[0], POLLIN, ms_left(deadline));
+
+		if (r == 0) {
+			timed_out = true;
+			break;
+		}
+		n = read(p[0], buf + have, sizeof(buf) - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		while ((nl = strchr(buf, '\n'))) {
+			*nl = '\0';
+			emit_line(buf);
+			lines++;
+			have -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, have + 1);
+		}
+		if (have == sizeof(buf) - 1)
+			have = 0; /* an absurdly long line: drop it */
+	}
+	close(p[0]);
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	reap_strays();
+
+	if (timed_out)
+		emit(V_OK, label, "no further answer within the watchdog's time; killed (a blocking call never returned)");
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+		emit(V_OK, label, "killed by SIGSYS: the system call was refused by seccomp");
+	else if (lines)
+		; /* it said what it had to say (our SIGKILL above may have met it on its way out) */
+	else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+		emit(V_OK, label, "killed before it could report, not by the probe: the OOM killer under the memory limit");
+	else if (WIFSIGNALED(st))
+		emit(V_FAIL, label, "the check crashed");
+	else
+		emit(V_FAIL, label, "the check reported nothing");
+}
+
+/* Removes the probe's scratch files from a directory, whatever became of the check that made
+ * them. */
+static void sweep(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4200];
+
+		if (!sbx_str_has_prefix(de->d_name, tmp_prefix))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		umount2(path, MNT_DETACH); /* the tmpfs of mount-tmpfs, should it have stayed */
+		if (unlink(path) < 0)
+			rmdir(path);
+	}
+	closedir(d);
+}
+
+/* ---- command line ---- */
+
+static void __attribute__((noreturn)) usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fprintf(stderr, "sbx-probe: ");
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "\n");
+	}
+	fprintf(stderr,
+		"usage: sbx-probe [--json] [--secret PATH]... [--host-pid PID] [--host-marker STR]\n"
+		"                 [--tcp HOST:PORT]... [--tcp-banner STR] [--udp HOST:PORT]... [--dns IP]...\n"
+		"                 [--abstract NAME]... [--ro PATH]... [--writable PATH]... [--no-write PATH]...\n"
+		"                 [--symlink PATH]... [--pids N] [--memory BYTES] [--expect-uid UID]\n"
+		"                 [--allow-root-caps]\n"
+		"Tries to escape the sandbox it runs in. Prints 'ok', 'ESCAPE', 'fail' or 'skip' per attempt;\n"
+		"exits 0 when nothing escaped or failed, 1 otherwise, 2 on a usage error.\n");
+	exit(2);
+}
+
+static void add_arg(struct strv *v, const char *option, const char *val)
+{
+	if (v->n >= MAX_ARGS)
+		usage("too many %s options (at most %d)", option, MAX_ARGS);
+	v->v[v->n++] = val;
+}
+
+enum {
+	O_SECRET = 256, O_HOST_PID, O_HOST_MARKER, O_TCP, O_TCP_BANNER, O_UDP, O_DNS, O_ABSTRACT, O_RO, O_WRITABLE,
+	O_NO_WRITE, O_SYMLINK, O_PIDS, O_MEMORY, O_EXPECT_UID, O_ALLOW_ROOT_CAPS, O_JSON, O_HELP,
+};
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"secret", required_argument, NULL, O_SECRET},
+		{"host-pid", required_argument, NULL, O_HOST_PID},
+		{"host-marker", required_argument, NULL, O_HOST_MARKER},
+		{"tcp", required_argument, NULL, O_TCP},
+		{"tcp-banner", required_argument, NULL, O_TCP_BANNER},
+		{"udp", required_argument, NULL, O_UDP},
+		{"dns", required_argument, NULL, O_DNS},
+		{"abstract", required_argument, NULL, O_ABSTRACT},
+		{"ro", required_argument, NULL, O_RO},
+		{"writable", required_argument, NULL, O_WRITABLE},
+		{"no-write", required_argument, NULL, O_NO_WRITE},
+		{"symlink", required_argument, NULL, O_SYMLINK},
+		{"pids", required_argument, NULL, O_PIDS},
+		{"memory", required_argument, NULL, O_MEMORY},
+		{"expect-uid", required_argument, NULL, O_EXPECT_UID},
+		{"allow-root-caps", no_argument, NULL, O_ALLOW_ROOT_CAPS},
+		{"json", no_argument, NULL, O_JSON},
+		{"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
+	};
+	struct sockaddr_storage ss;
+	sbx_err err = SBX_ERR_INIT;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_SECRET: add_arg(&opt.secret, "--secret", optarg); break;
+		case O_HOST_MARKER:
+			if (!*optarg)
+				usage("--host-marker must not be empty");
+			opt.host_marker = optarg;
+			break;
+		case O_HOST_PID:
+			if (sbx_parse_i64(optarg, 1, INT32_MAX, &opt.host_pid) < 0)
+				usage("--host-pid: not a process id: %s", optarg);
+			break;
+		case O_TCP:
+		case O_UDP:
+			if (!parse_hostport(optarg, 0, &ss))
+				usage("%s: expected HOST:PORT with a numeric host, got %s", c == O_TCP ? "--tcp" : "--udp",
+				      optarg);
+			add_arg(c == O_TCP ? &opt.tcp : &opt.udp, c == O_TCP ? "--tcp" : "--udp", optarg);
+			break;
+		case O_TCP_BANNER:
+			if (!*optarg)
+				usage("--tcp-banner must not be empty");
+			opt.tcp_banner = optarg;
+			break;
+		case O_DNS:
+			if (!parse_hostport(optarg, 53, &ss))
+				usage("--dns: expected an IP address, got %s", optarg);
+			add_arg(&opt.dns, "--dns", optarg);
+			break;
+		case O_ABSTRACT: add_arg(&opt.abstract, "--abstract", optarg); break;
+		case O_RO: add_arg(&opt.ro, "--ro", optarg); break;
+		case O_WRITABLE: add_arg(&opt.writable, "--writable", optarg); break;
+		case O_NO_WRITE: add_arg(&opt.no_write, "--no-write", optarg); break;
+		case O_SYMLINK: add_arg(&opt.symlink, "--symlink", optarg); break;
+		case O_PIDS:
+			if (sbx_parse_i64(optarg, 1, 1000000, &opt.pids) < 0)
+				usage("--pids: expected a number from 1 to 1000000, got %s", optarg);
+			break;
+		case O_MEMORY:
+			if (sbx_parse_size(optarg, &opt.memory, &err) < 0 || opt.memory == 0)
+				usage("--memory: %s", err.msg[0] ? err.msg : "must be more than 0");
+			break;
+		case O_EXPECT_UID:
+			if (sbx_parse_i64(optarg, 0, UINT32_MAX - 1, &opt.expect_uid) < 0)
+				usage("--expect-uid: not a uid: %s", optarg);
+			break;
+		case O_ALLOW_ROOT_CAPS: opt.allow_root_caps = true; break;
+		case O_JSON: opt.json = true; break;
+		case O_HELP: usage(NULL);
+		default: usage("unknown option or missing value: %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage("unexpected argument: %s", argv[optind]);
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	main_pid = getpid();
+	snprintf(tmp_prefix, sizeof(tmp_prefix), ".sbx-probe-%d-", (int)main_pid);
+	/* Orphans of the checks come back to us, to be killed and reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	signal(SIGPIPE, SIG_IGN);
+	if (opt.json)
+		printf("[");
+
+	for (size_t i = 0; i < SBX_ARRAY_LEN(builtin_checks); i++) {
+		const struct check *c = &builtin_checks[i];
+		run_check(c->name, c->fn, c->fn_arg, c->arg, c->timeout_s);
+	}
+	for (size_t i = 0; i < SBX_ARRAY_LEN(option_checks); i++) {
+		const struct strv *args = option_checks[i].args;
+		char why[64];
+
+		if (!args->n) {
+			snprintf(why, sizeof(why), "no %s given", option_checks[i].option);
+			emit(V_SKIP, option_checks[i].name, why);
+		}
+		for (size_t j = 0; j < args->n; j++)
+			run_check(option_checks[i].name, NULL, option_checks[i].fn, args->v[j],
+				  option_checks[i].timeout_s);
+	}
+	for (size_t i = 0; i < SBX_ARRAY_LEN(final_checks); i++) {
+		const struct check *c = &final_checks[i];
+		run_check(c->name, c->fn, c->fn_arg, c->arg, c->timeout_s);
+	}
+
+	sweep(".");
+	sweep("/tmp");
+	for (size_t i = 0; i < opt.ro.n; i++)
+		sweep(opt.ro.v[i]);
+	for (size_t i = 0; i < opt.writable.n; i++)
+		sweep(opt.writable.v[i]);
+	for (size_t i = 0; i < opt.no_write.n; i++)
+		sweep(opt.no_write.v[i]);
+
+	if (opt.json)
+		printf("\n]\n");
+	else
+		printf("# %d results: %d escaped, %d failed\n", n_results, n_escape, n_fail);
+	return n_escape || n_fail ? 1 : 0;
 }

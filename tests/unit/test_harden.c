@@ -237,8 +237,8 @@ static void child_landlock(void *arg)
 	expect(fd >= 0, "read outside still works");
 	if (fd >= 0)
 		close(fd);
-	if (abi >= 6)
-		expect_errno(kill(getppid(), 0), EPERM, "signalling a process outside the domain");
+	/* Signals are deliberately not scoped (see harden.c): execs of one sandbox signal each other. */
+	expect(kill(getppid(), 0) == 0, "signals are not scoped by Landlock");
 }
 
 static void child_landlock_errors(void *arg)
