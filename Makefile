@@ -46,7 +46,7 @@ INIT_OBJ   := $(call sobj,$(INIT_SRC) $(COMMON_SRC))
 BINS  := $(O)/bin/sbx $(O)/bin/sbxd $(O)/bin/sbx-init $(O)/bin/sbx-probe
 UNITS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check unit install clean fuzz bench format
+.PHONY: all check ci unit install clean fuzz bench format
 all: $(BINS) $(UNITS)
 
 $(O)/obj/%.o: %.c
@@ -93,6 +93,16 @@ unit: $(UNITS)
 check: all
 	SBX_BUILD=$(abspath $(O)) /usr/bin/python3 -m pytest -c tests/pytest.ini tests $(PYTEST_ARGS)
 
+# What CI runs: warnings-as-errors builds with gcc and clang, the whole suite on the normal
+# build and again on the ASan+UBSan build, every fuzz corpus replayed and each fuzzer run briefly.
+ci:
+	$(MAKE) all
+	$(MAKE) CC=clang O=build-clang all
+	$(MAKE) check
+	$(MAKE) SAN=1 check
+	$(MAKE) -f fuzz/Makefile replay
+	$(MAKE) -f fuzz/Makefile run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),20)
+
 fuzz:
 	$(MAKE) -f fuzz/Makefile
 
@@ -103,6 +113,6 @@ install: all
 	install -m 0755 $(O)/bin/sbx-init $(DESTDIR)$(PREFIX)/libexec/sbx/sbx-init
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-clang build-fuzz
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

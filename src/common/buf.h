@@ -23,7 +23,7 @@ void sbx_buf_reset(sbx_buf *b); /* len = 0, memory kept */
 int sbx_buf_append(sbx_buf *b, const void *data, size_t len);
 int sbx_buf_append_str(sbx_buf *b, const char *s);
 int sbx_buf_printf(sbx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sbx_buf_vprintf(sbx_buf *b, const char *fmt, va_list ap);
+int sbx_buf_vprintf(sbx_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Make room for `len` more bytes; returns a pointer to write to, then call sbx_buf_commit. */
 char *sbx_buf_reserve(sbx_buf *b, size_t len);
 void sbx_buf_commit(sbx_buf *b, size_t len);

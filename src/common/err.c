@@ -22,7 +22,7 @@ static const struct {
 	[SBX_E_IO] = {"io", 74, 500},
 };
 
-static void vformat(sbx_err *err, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) vformat(sbx_err *err, const char *fmt, va_list ap)
 {
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }

@@ -115,7 +115,7 @@ struct sbx_sandbox {
 	uint64_t start_timer, stop_timer;
 	struct sbx_waiter *start_waiters, *stop_waiters;
 	struct sbx_exec *execs;
-	bool rm_after_stop;
+	bool removed; /* gone from the registry; freed at the end of the loop iteration */
 	uint64_t start_t0_ns; /* for the start-time figure in the log */
 	struct sbx_sandbox *next;
 };

@@ -694,12 +694,9 @@ static void init_gone(struct sbx_sandbox *sb)
 	}
 	log_info("sandbox %s stopped", sb->name);
 	persist_or_log(sb);
-	notify(&sb->stop_waiters, sb, NULL);
 	notify(&sb->start_waiters, sb, NULL);
-	if (sb->rm_after_stop) {
-		if (sbx_sandbox_remove(sb, &err) < 0)
-			log_error("sandbox %s: %s", sb->name, err.msg);
-	}
+	/* Last: a stop waiter may remove the sandbox. */
+	notify(&sb->stop_waiters, sb, NULL);
 }
 
 static void pidfd_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
@@ -827,10 +824,17 @@ void sbx_sandbox_stop(struct sbx_sandbox *sb, uint32_t grace_ms, struct sbx_wait
 	sb->stop_timer = sbx_loop_timer(sb->d->loop, grace_ms + STOP_EXTRA_MS, stop_timeout, sb);
 }
 
+static void sandbox_free_later(struct sbx_loop *loop, void *ud)
+{
+	sandbox_free(ud);
+}
+
 int sbx_sandbox_remove(struct sbx_sandbox *sb, sbx_err *err)
 {
 	struct sbx_daemon *d = sb->d;
 
+	if (sb->removed)
+		return sbx_err_set(err, SBX_E_NOTFOUND, "sandbox '%s' has already been removed", sb->name);
 	if (sb->state == SBX_STATE_RUNNING || sb->state == SBX_STATE_STARTING || sb->state == SBX_STATE_STOPPING)
 		return sbx_err_set(err, SBX_E_CONFLICT,
 				   "sandbox '%s' is %s: stop it first (`sbx stop %s`) or use `sbx rm -f %s`", sb->name,
@@ -841,7 +845,11 @@ int sbx_sandbox_remove(struct sbx_sandbox *sb, sbx_err *err)
 		return -1;
 	log_info("sandbox %s (%s) removed", sb->name, sb->id);
 	unlink_sandbox(d, sb);
-	sandbox_free(sb);
+	/* Callers up the stack (a list of waiters being notified) may still hold sb: the memory
+	 * goes at the end of this loop iteration. */
+	sb->removed = true;
+	if (!sbx_loop_timer(d->loop, 0, sandbox_free_later, sb))
+		log_warn("sandbox %s: out of memory; its record is leaked", sb->name);
 	return 0;
 }
 

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what sbx needs to build, run and test on Debian 12 (run as root). Idempotent.
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: run as root (it installs Debian packages)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+pkgs="build-essential pkg-config git libjansson-dev libsqlite3-dev libseccomp-dev libssl-dev
+      uidmap iproute2 procps util-linux python3 python3-pytest clang libclang-rt-14-dev"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
