@@ -189,6 +189,12 @@ class Sbx:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        # Sanitizer builds: any report in the daemon's log is a failure.
+        log = self.log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                i = log.index(marker)
+                raise AssertionError(f"sanitizer report in the daemon log:\n{log[max(0, i - 200):i + 4000]}")
         if IS_ROOT:
             shutil.rmtree(self.home, ignore_errors=True)
             for w in self.workspaces:

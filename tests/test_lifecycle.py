@@ -11,7 +11,7 @@ import pytest
 
 def test_run_rm_returns_the_exit_code_and_leaves_nothing(sbx):
     ws = sbx.workspace()
-    p = sbx.run("run", "--rm", "shell", "--", "-c", "echo hello from $(hostname); exit 3", cwd=ws)
+    p = sbx.run("run", "--rm", "shell", "--", "sh", "-c", "echo hello from $(hostname); exit 3", cwd=ws)
     assert p.returncode == 3, p.stderr
     assert "hello from shell-proj" in p.stdout
     assert sbx.json("ls", "--json") == []
@@ -57,7 +57,7 @@ def test_workspace_at_same_path_owned_by_invoking_user(sbx):
         f.write("host data\n")
     if sbx.user:
         os.chown(os.path.join(ws, "from-host.txt"), sbx.pw.pw_uid, sbx.pw.pw_gid)
-    p = sbx.run("run", "--rm", "shell", ws, "--", "-c",
+    p = sbx.run("run", "--rm", "shell", ws, "--", "sh", "-c",
                 "pwd; cat from-host.txt; echo agent > made-inside.txt; mkdir sub; id -un; stat -c %U from-host.txt")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [ws, "host data", "agent", "agent"]
@@ -71,7 +71,7 @@ def test_read_only_and_multiple_workspaces(sbx):
     ro = sbx.workspace("ro")
     with open(os.path.join(ro, "data"), "w") as f:
         f.write("ro data")
-    p = sbx.run("run", "--rm", "shell", rw, ro + ":ro", "--", "-c",
+    p = sbx.run("run", "--rm", "shell", rw, ro + ":ro", "--", "sh", "-c",
                 f"cat {ro}/data; touch {ro}/x 2>&1; echo ok > {rw}/y && echo wrote")
     assert p.returncode == 0, p.stderr
     assert "ro data" in p.stdout and "Read-only file system" in p.stdout and "wrote" in p.stdout
@@ -119,7 +119,7 @@ def test_stop_ends_every_process(sbx):
 
 def test_sandboxes_outlive_the_cli(sbx):
     ws = sbx.workspace()
-    p = sbx.run("run", "-d", "--name", "bg", "shell", ws, "--", "-c", "echo started > /tmp/marker; sleep 1000")
+    p = sbx.run("run", "-d", "--name", "bg", "shell", ws, "--", "sh", "-c", "echo started > /tmp/marker; sleep 1000")
     assert p.returncode == 0, p.stderr
     time.sleep(0.3)
     q = sbx.ok("exec", "bg", "sh", "-c", "cat /tmp/marker; pgrep -x sleep >/dev/null && echo sleeping")
@@ -158,7 +158,7 @@ def test_env_options(sbx):
     envfile = os.path.join(ws, "vars.env")
     with open(envfile, "w") as f:
         f.write("# comment\nFROM_FILE=file value\n\nexport EXPORTED=yes\n")
-    p = sbx.run("run", "--rm", "-e", "ONE=1", "-e", "TWO=2=two", "--env-file", envfile, "shell", ws, "--", "-c",
+    p = sbx.run("run", "--rm", "-e", "ONE=1", "-e", "TWO=2=two", "--env-file", envfile, "shell", ws, "--", "sh", "-c",
                 "echo $ONE $TWO $FROM_FILE $EXPORTED $HOME $USER $SBX_SANDBOX")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "1 2=two file value yes /home/agent agent shell-proj"

@@ -103,7 +103,7 @@ def test_interactive_shell(sbx):
 
 def test_no_terminal_streams_separately(sbx):
     ws = sbx.workspace()
-    p = sbx.run("run", "--rm", "shell", ws, "--", "-c", "test -t 0 || echo no-tty; echo out; echo err >&2")
+    p = sbx.run("run", "--rm", "shell", ws, "--", "sh", "-c", "test -t 0 || echo no-tty; echo out; echo err >&2")
     assert p.returncode == 0
     assert p.stdout == "no-tty\nout\n" and p.stderr == "err\n"
 

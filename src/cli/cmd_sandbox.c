@@ -323,6 +323,9 @@ int cmd_run(int argc, char **argv)
 		}
 	} else {
 		json_t *body = create_body(&o, name);
+		/* A sandbox made for one run keeps its writable state in memory only. */
+		if (o.rm)
+			json_object_set_new(body, "ephemeral", json_true());
 		sb = sbx_api("POST", "/v1/sandboxes", body, &err);
 		json_decref(body);
 		if (!sb) {
@@ -332,6 +335,9 @@ int cmd_run(int argc, char **argv)
 	}
 	const char *agent = json_string_value(json_object_get(sb, "agent"));
 	const struct sbx_agent_profile *ap = sbx_agent_find(agent ? agent : o.agent);
+	/* Arguments given at creation are the default for every later run. */
+	if (!o.agent_args && json_is_array(json_object_get(sb, "agent_args")))
+		o.agent_args = json_incref(json_object_get(sb, "agent_args"));
 	json_decref(sb);
 	snprintf(path, sizeof(path), "/v1/sandboxes/%s/start", name);
 	sb = sbx_api("POST", path, NULL, &err);
@@ -342,7 +348,8 @@ int cmd_run(int argc, char **argv)
 	json_decref(sb);
 
 	json_t *argvj = json_array();
-	json_array_append_new(argvj, json_string(ap->command));
+	if (!(ap->args_are_command && o.agent_args && json_array_size(o.agent_args)))
+		json_array_append_new(argvj, json_string(ap->command));
 	if (o.agent_args) {
 		size_t i;
 		json_t *v;

@@ -21,13 +21,13 @@ static const char *const opencode_hosts[] = {"opencode.ai", "models.dev", "api.a
 /* The agents run without their own permission prompts: the sandbox is the boundary, which is
  * the point of sbx. */
 static const struct sbx_agent_profile profiles[] = {
-	{"shell", "an interactive bash shell", "bash", no_args, NULL, no_hosts},
+	{"shell", "an interactive bash shell", "bash", no_args, NULL, no_hosts, 1},
 	{"claude", "Claude Code (Anthropic)", "claude", claude_args, "npm install -g @anthropic-ai/claude-code",
-	 claude_hosts},
-	{"codex", "Codex CLI (OpenAI)", "codex", codex_args, "npm install -g @openai/codex", codex_hosts},
-	{"gemini", "Gemini CLI (Google)", "gemini", gemini_args, "npm install -g @google/gemini-cli", gemini_hosts},
-	{"copilot", "GitHub Copilot CLI", "copilot", copilot_args, "npm install -g @github/copilot", copilot_hosts},
-	{"opencode", "opencode", "opencode", no_args, "npm install -g opencode-ai", opencode_hosts},
+	 claude_hosts, 0},
+	{"codex", "Codex CLI (OpenAI)", "codex", codex_args, "npm install -g @openai/codex", codex_hosts, 0},
+	{"gemini", "Gemini CLI (Google)", "gemini", gemini_args, "npm install -g @google/gemini-cli", gemini_hosts, 0},
+	{"copilot", "GitHub Copilot CLI", "copilot", copilot_args, "npm install -g @github/copilot", copilot_hosts, 0},
+	{"opencode", "opencode", "opencode", no_args, "npm install -g opencode-ai", opencode_hosts, 0},
 };
 
 const struct sbx_agent_profile *sbx_agent_find(const char *name)

@@ -11,6 +11,7 @@ struct sbx_agent_profile {
 	const char *const *default_args;  /* NULL-terminated */
 	const char *install;              /* how to install it inside a sandbox, or NULL */
 	const char *const *hosts;         /* network hosts it needs (for the egress policy) */
+	int args_are_command;             /* `sbx run shell -- make test` runs `make test` */
 };
 
 const struct sbx_agent_profile *sbx_agent_find(const char *name);

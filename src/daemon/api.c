@@ -157,8 +157,15 @@ static json_t *sandbox_json(const struct sbx_sandbox *sb)
 			      (json_int_t)sb->started_at, "init_pid", (json_int_t)sb->init_pid, "memory",
 			      (json_int_t)sb->spec.memory, "millicpus", (json_int_t)sb->spec.millicpus, "pids",
 			      (json_int_t)(sb->spec.pids ? sb->spec.pids : SBX_DEFAULT_PIDS), "execs", (json_int_t)nexec);
+	json_object_set_new(o, "ephemeral", json_boolean(sb->spec.ephemeral));
 	if (sb->error)
 		json_object_set_new(o, "error", json_string(sb->error));
+	if (sb->spec.agent_args_set) {
+		json_t *args = json_array();
+		for (size_t i = 0; i < sb->spec.nargs; i++)
+			json_array_append_new(args, json_string(sb->spec.agent_args[i]));
+		json_object_set_new(o, "agent_args", args);
+	}
 	if (sb->state == SBX_STATE_RUNNING && sbx_cgroup_version(sb->d->cg) != SBX_CGROUP_NONE) {
 		struct sbx_cgroup_stats st = {0};
 		if (sbx_cgroup_stats(sb->d->cg, sb->id, &st) == 0)
@@ -330,6 +337,7 @@ static void h_create(struct conn *c)
 	spec.memory = (uint64_t)json_integer_value(json_object_get(c->body, "memory"));
 	spec.millicpus = (uint32_t)json_integer_value(json_object_get(c->body, "millicpus"));
 	spec.pids = (uint32_t)json_integer_value(json_object_get(c->body, "pids"));
+	spec.ephemeral = json_is_true(json_object_get(c->body, "ephemeral"));
 	if (spec.memory && spec.memory < (16u << 20)) {
 		sbx_spec_clear(&spec);
 		respond_errf(c, SBX_E_INVALID, "a memory limit below 16 MiB cannot run a sandbox: use at least 16m");

@@ -14,6 +14,7 @@
  *   7. the daemon sends the filesystem plan and hardening settings; init builds the view and
  *      answers READY. Any failure on the way kills the child and removes the cgroup. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -52,25 +53,30 @@ static int ns_probe(struct sbx_daemon *d, char *why, size_t whylen)
 	return 0;
 }
 
-static int socket_path(const struct sbx_sandbox *sb, char *out, size_t n)
+static int socket_path_for(const struct sbx_daemon *d, const char *name, char *out, size_t n)
 {
-	if ((size_t)snprintf(out, n, "%s/sandboxes/%s.sock", sb->d->paths.runtime_dir, sb->id) >= n) {
+	if ((size_t)snprintf(out, n, "%s/sandboxes/%s.sock", d->paths.runtime_dir, name) >= n) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
 	return 0;
 }
 
-static int bind_listener(const struct sbx_sandbox *sb, sbx_err *err)
+static int socket_path(const struct sbx_sandbox *sb, char *out, size_t n)
+{
+	return socket_path_for(sb->d, sb->id, out, n);
+}
+
+static int bind_listener(const struct sbx_daemon *d, const char *name, sbx_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[PATH_MAX];
 	int fd;
 
-	snprintf(dir, sizeof(dir), "%s/sandboxes", sb->d->paths.runtime_dir);
+	snprintf(dir, sizeof(dir), "%s/sandboxes", d->paths.runtime_dir);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", dir);
-	if (socket_path(sb, sa.sun_path, sizeof(sa.sun_path)) < 0)
+	if (socket_path_for(d, name, sa.sun_path, sizeof(sa.sun_path)) < 0)
 		return sbx_err_set(err, SBX_E_INVALID, "the runtime directory path is too long for a socket");
 	unlink(sa.sun_path);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -149,10 +155,31 @@ static int check_workspaces(struct sbx_sandbox *sb, sbx_err *err)
 	return 0;
 }
 
-static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
+/* A started init, waiting for its setup. */
+struct init_handle {
+	pid_t pid;
+	int pidfd;
+	int ctl;
+	int sync; /* write end: one byte releases the child into sbx-init; -1 once released */
+};
+
+static void handle_kill(struct init_handle *h)
 {
-	struct sbx_daemon *d = sb->d;
-	struct sbx_cgroup_limits lim;
+	if (h->pidfd >= 0) {
+		sbx_pidfd_send_signal(h->pidfd, SIGKILL, NULL, 0);
+		waitpid(h->pid, NULL, 0);
+	}
+	close_and_reset(h->pidfd);
+	close_and_reset(h->ctl);
+	close_and_reset(h->sync);
+	h->pid = 0;
+}
+
+/* Steps 3-5: channels, clone3 into the namespaces (straight into the cgroup on v2), the id maps.
+ * The child waits on h->sync: the caller moves it into a v1 cgroup first, then releases it. */
+static int spawn_init(struct sbx_daemon *d, const char *cgname, const char *sockname, struct init_handle *h,
+		      sbx_err *err)
+{
 	struct sbx_clone_args ca = {0};
 	int sp[2] = {-1, -1}, sync[2] = {-1, -1};
 	cleanup_close int listen_fd = -1;
@@ -161,21 +188,10 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 	int pidfd = -1;
 	pid_t pid;
 
-	if (ns_probe(d, err->msg, sizeof(err->msg)) < 0) {
-		err->code = SBX_E_UNSUPPORTED;
-		return -1;
-	}
-	if (check_workspaces(sb, err) < 0 || check_limits(sb, &lim, err) < 0)
-		return -1;
-	if (sbx_template_prepare_dirs(sb, err) < 0)
-		return -1;
-	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
-		if (sbx_cgroup_create(d->cg, sb->id, &lim, err) < 0)
-			return sbx_err_wrap(err, "limits for sandbox '%s'", sb->name);
-		sb->cgroup_created = true;
-		cg_fd = sbx_cgroup_open_dir(d->cg, sb->id);
-	}
-	listen_fd = bind_listener(sb, err);
+	*h = (struct init_handle){.pid = 0, .pidfd = -1, .ctl = -1, .sync = -1};
+	if (cgname && sbx_cgroup_version(d->cg) == SBX_CGROUP_V2)
+		cg_fd = sbx_cgroup_open_dir(d->cg, cgname);
+	listen_fd = bind_listener(d, sockname, err);
 	if (listen_fd < 0)
 		return -1;
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -184,20 +200,17 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 		goto fail;
 	}
 	/* Keep the child's fds above 4 so its dup2s onto 3 and 4 cannot clobber each other. */
-	for (int *fdp = &sp[1]; fdp; fdp = NULL) {
-		int hi = fcntl(*fdp, F_DUPFD_CLOEXEC, 10);
-		if (hi < 0) {
-			sbx_err_sys(err, SBX_E_INTERNAL, errno, "fcntl");
-			goto fail;
-		}
-		close(*fdp);
-		*fdp = hi;
-	}
-	int lhi = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
-	if (lhi < 0) {
+	int hi = fcntl(sp[1], F_DUPFD_CLOEXEC, 10), lhi = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+	if (hi < 0 || lhi < 0) {
 		sbx_err_sys(err, SBX_E_INTERNAL, errno, "fcntl");
+		if (hi >= 0)
+			close(hi);
+		if (lhi >= 0)
+			close(lhi);
 		goto fail;
 	}
+	close(sp[1]);
+	sp[1] = hi;
 	close(listen_fd);
 	listen_fd = lhi;
 
@@ -224,37 +237,293 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 
 	close_and_reset(sync[0]);
 	close_and_reset(sp[1]);
-	sb->init_pid = pid;
-	sb->pidfd = pidfd;
-	sb->ctl = sp[0];
-	sp[0] = -1;
-
-	if (sbx_idmap_apply(&d->idmap, pid, err) < 0)
-		goto fail_child;
-	if (cg_fd < 0 && sb->cgroup_created && sbx_cgroup_attach(d->cg, sb->id, pid, err) < 0)
-		goto fail_child;
-	if (write(sync[1], "g", 1) != 1) {
-		sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot release the sandbox's init");
-		goto fail_child;
+	*h = (struct init_handle){.pid = pid, .pidfd = pidfd, .ctl = sp[0], .sync = sync[1]};
+	if (sbx_idmap_apply(&d->idmap, pid, err) < 0) {
+		handle_kill(h);
+		return -1;
 	}
-	close_and_reset(sync[1]);
-	if (sbx_template_host_send(sb, sb->ctl, err) < 0)
-		goto fail_child;
-	if (sbx_sandbox_attach_init(sb, err) < 0)
-		goto fail_child;
 	return 0;
-
-fail_child:
-	sbx_pidfd_send_signal(sb->pidfd, SIGKILL, NULL, 0);
-	waitpid(sb->init_pid, NULL, 0);
-	close_and_reset(sb->pidfd);
-	close_and_reset(sb->ctl);
-	sb->init_pid = 0;
 fail:
 	close_and_reset(sp[0]);
 	close_and_reset(sp[1]);
 	close_and_reset(sync[0]);
 	close_and_reset(sync[1]);
+	return -1;
+}
+
+static int release_init(struct init_handle *h, sbx_err *err)
+{
+	if (write(h->sync, "g", 1) != 1)
+		return sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot release the sandbox's init");
+	close_and_reset(h->sync);
+	return 0;
+}
+
+/* ---- spares: sandboxes started ahead of time ----
+ *
+ * Creating the namespaces and, above all, moving a process into a cgroup v1 hierarchy (the
+ * kernel waits for an RCU grace period there: ~20 ms on this kind of host) are the slow parts of
+ * a start, and neither depends on which sandbox it will be. So the daemon keeps one init
+ * prepared: cloned, mapped, in a cgroup of its own, waiting for its setup. A start claims it,
+ * renames its cgroup and socket to the sandbox's, sets the limits and sends the plan; the next
+ * spare is prepared in the background. The cgroup move is done by a short-lived helper process
+ * so that the daemon's loop never waits for it. */
+
+#define SPARE_TARGET 1
+
+struct spare {
+	struct sbx_daemon *d;
+	struct init_handle h;
+	char name[40];
+	pid_t helper;
+	int helper_pidfd;
+	bool ready;
+	struct spare *next;
+};
+
+static struct spare *spares;
+static bool refill_scheduled;
+static bool spares_disabled;
+
+static void spare_free(struct sbx_daemon *d, struct spare *s, bool destroy)
+{
+	sbx_err err = SBX_ERR_INIT;
+	char path[PATH_MAX];
+
+	if (s->h.pidfd >= 0)
+		sbx_loop_del(d->loop, s->h.pidfd);
+	if (s->helper_pidfd >= 0) {
+		sbx_loop_del(d->loop, s->helper_pidfd);
+		sbx_pidfd_send_signal(s->helper_pidfd, SIGKILL, NULL, 0);
+		waitpid(s->helper, NULL, 0);
+		close_and_reset(s->helper_pidfd);
+	}
+	if (destroy) {
+		handle_kill(&s->h);
+		if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
+		    (sbx_cgroup_kill(d->cg, s->name, &err) < 0 || sbx_cgroup_destroy(d->cg, s->name, &err) < 0))
+			log_warn("spare %s: %s", s->name, err.msg);
+		if (socket_path_for(d, s->name, path, sizeof(path)) == 0)
+			unlink(path);
+	}
+	for (struct spare **pp = &spares; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	free(s);
+}
+
+static void schedule_refill(struct sbx_daemon *d);
+
+/* A spare's init died before anyone claimed it (or its helper failed): drop it. */
+static void spare_died(struct sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	struct spare *s = ud;
+	struct sbx_daemon *d = s->d;
+
+	log_warn("spare %s ended before use", s->name);
+	spare_free(d, s, true);
+}
+
+static void helper_done(struct sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	struct spare *s = ud;
+	struct sbx_daemon *d = s->d;
+	sbx_err err = SBX_ERR_INIT;
+	int ws = 0;
+
+	sbx_loop_del(loop, fd);
+	waitpid(s->helper, &ws, 0);
+	close_and_reset(s->helper_pidfd);
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || release_init(&s->h, &err) < 0) {
+		log_warn("spare %s: could not be prepared; starting sandboxes without spares", s->name);
+		spares_disabled = true;
+		spare_free(d, s, true);
+		return;
+	}
+	s->ready = true;
+}
+
+static void refill(struct sbx_loop *loop, void *ud)
+{
+	struct sbx_daemon *d = ud;
+	struct spare *s;
+	sbx_err err = SBX_ERR_INIT;
+	size_t n = 0;
+	char hex[17];
+
+	refill_scheduled = false;
+	for (s = spares; s; s = s->next)
+		n++;
+	if (n >= SPARE_TARGET || spares_disabled || d->shutting_down || d->userns_problem[0])
+		return;
+	s = calloc(1, sizeof(*s));
+	if (!s || sbx_random_hex(hex, 8) < 0) {
+		free(s);
+		return;
+	}
+	snprintf(s->name, sizeof(s->name), "spare-%s", hex);
+	s->helper_pidfd = -1;
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
+	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0) {
+		log_warn("spare: %s; starting sandboxes without spares", err.msg);
+		spares_disabled = true;
+		free(s);
+		return;
+	}
+	if (spawn_init(d, s->name, s->name, &s->h, &err) < 0) {
+		log_warn("spare: %s; starting sandboxes without spares", err.msg);
+		spares_disabled = true;
+		sbx_cgroup_destroy(d->cg, s->name, NULL);
+		free(s);
+		return;
+	}
+	s->d = d;
+	s->next = spares;
+	spares = s;
+	if (sbx_loop_add(d->loop, s->h.pidfd, SBX_EV_READ, spare_died, s) < 0) {
+		spare_free(d, s, true);
+		return;
+	}
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_V1) {
+		if (release_init(&s->h, &err) < 0) {
+			spare_free(d, s, true);
+			return;
+		}
+		s->ready = true;
+		return;
+	}
+	s->helper = fork();
+	if (s->helper == 0) {
+		/* A child of the (single-threaded) daemon: the slow cgroup v1 move happens here. */
+		_exit(sbx_cgroup_attach(d->cg, s->name, s->h.pid, NULL) < 0 ? 1 : 0);
+	}
+	if (s->helper < 0 || (s->helper_pidfd = sbx_pidfd_open(s->helper, 0)) < 0 ||
+	    sbx_loop_add(d->loop, s->helper_pidfd, SBX_EV_READ, helper_done, s) < 0) {
+		spare_free(d, s, true);
+		return;
+	}
+}
+
+static void schedule_refill(struct sbx_daemon *d)
+{
+	if (refill_scheduled || spares_disabled)
+		return;
+	refill_scheduled = sbx_loop_timer(d->loop, 0, refill, d) != 0;
+}
+
+static struct spare *take_spare(void)
+{
+	for (struct spare *s = spares; s; s = s->next)
+		if (s->ready)
+			return s;
+	return NULL;
+}
+
+static int ns_prepare(struct sbx_daemon *d, sbx_err *err)
+{
+	char dir[PATH_MAX];
+	DIR *dp;
+	struct dirent *de;
+
+	/* Spares left by a previous daemon died with it (their init had no setup yet); remove
+	 * what is left of them. */
+	snprintf(dir, sizeof(dir), "%s/sandboxes", d->paths.runtime_dir);
+	if ((dp = opendir(dir))) {
+		while ((de = readdir(dp))) {
+			char name[64];
+			if (strncmp(de->d_name, "spare-", 6) != 0 || !sbx_str_has_suffix(de->d_name, ".sock"))
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)(strlen(de->d_name) - 5), de->d_name);
+			unlinkat(dirfd(dp), de->d_name, 0);
+			if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
+				sbx_cgroup_kill(d->cg, name, NULL);
+				sbx_cgroup_destroy(d->cg, name, NULL);
+			}
+		}
+		closedir(dp);
+	}
+	if (getenv("SBX_NO_SPARES"))
+		spares_disabled = true;
+	schedule_refill(d);
+	return 0;
+}
+
+static void ns_shutdown(struct sbx_daemon *d)
+{
+	while (spares)
+		spare_free(d, spares, true);
+}
+
+static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	struct sbx_cgroup_limits lim;
+	struct init_handle h;
+	struct spare *s;
+	char from[PATH_MAX], to[PATH_MAX];
+
+	if (ns_probe(d, err->msg, sizeof(err->msg)) < 0) {
+		err->code = SBX_E_UNSUPPORTED;
+		return -1;
+	}
+	if (check_workspaces(sb, err) < 0 || check_limits(sb, &lim, err) < 0)
+		return -1;
+	if (sbx_template_prepare_dirs(sb, err) < 0)
+		return -1;
+	if ((s = take_spare())) {
+		/* Claim the spare: it becomes this sandbox (cgroup, socket), with its limits. */
+		h = s->h;
+		s->h = (struct init_handle){.pid = 0, .pidfd = -1, .ctl = -1, .sync = -1};
+		sbx_loop_del(d->loop, h.pidfd);
+		if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
+			sbx_cgroup_destroy(d->cg, sb->id, NULL); /* a stale one from a crash, if any */
+			if (sbx_cgroup_rename(d->cg, s->name, sb->id, err) < 0) {
+				handle_kill(&h);
+				spare_free(d, s, true);
+				return -1;
+			}
+			sb->cgroup_created = true;
+		}
+		if (socket_path_for(d, s->name, from, sizeof(from)) == 0 && socket_path(sb, to, sizeof(to)) == 0)
+			rename(from, to);
+		spare_free(d, s, false);
+		schedule_refill(d);
+		if (sbx_cgroup_set_limits(d->cg, sb->id, &lim, err) < 0) {
+			sbx_err_wrap(err, "limits for sandbox '%s'", sb->name);
+			goto fail_child;
+		}
+	} else {
+		if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE) {
+			if (sbx_cgroup_create(d->cg, sb->id, &lim, err) < 0)
+				return sbx_err_wrap(err, "limits for sandbox '%s'", sb->name);
+			sb->cgroup_created = true;
+		}
+		if (spawn_init(d, sb->cgroup_created ? sb->id : NULL, sb->id, &h, err) < 0)
+			return -1;
+		if (sbx_cgroup_version(d->cg) == SBX_CGROUP_V1 && sbx_cgroup_attach(d->cg, sb->id, h.pid, err) < 0)
+			goto fail_child;
+		if (release_init(&h, err) < 0)
+			goto fail_child;
+		schedule_refill(d);
+	}
+	sb->init_pid = h.pid;
+	sb->pidfd = h.pidfd;
+	sb->ctl = h.ctl;
+	h.pidfd = h.ctl = -1;
+	if (sbx_template_host_send(sb, sb->ctl, err) < 0 || sbx_sandbox_attach_init(sb, err) < 0) {
+		h.pid = sb->init_pid;
+		h.pidfd = sb->pidfd;
+		h.ctl = sb->ctl;
+		sb->pidfd = sb->ctl = -1;
+		sb->init_pid = 0;
+		goto fail_child;
+	}
+	return 0;
+
+fail_child:
+	handle_kill(&h);
 	return -1;
 }
 
@@ -314,6 +583,8 @@ static int ns_destroy(struct sbx_sandbox *sb, sbx_err *err)
 
 const struct sbx_backend sbx_backend_ns = {
 	.name = "ns",
+	.prepare = ns_prepare,
+	.shutdown = ns_shutdown,
 	.probe = ns_probe,
 	.launch = ns_launch,
 	.cleanup = ns_cleanup,

@@ -1350,6 +1350,85 @@ int sbx_cgroup_create(struct sbx_cgroup_mgr *m, const char *name, const struct s
 	return create_v1(m, name, lim, want | (m->avail & CG_FREEZER), err);
 }
 
+int sbx_cgroup_create_spare(struct sbx_cgroup_mgr *m, const char *name, uint32_t pids, sbx_err *err)
+{
+	struct sbx_cgroup_limits lim = {.pids = pids};
+	unsigned want;
+
+	if (!name_ok(name))
+		return bad_name(name, err);
+	if (m->version == SBX_CGROUP_NONE)
+		return 0;
+	want = m->avail & (CG_MEMORY | CG_CPU | CG_PIDS);
+	if (m->version == SBX_CGROUP_V2)
+		return create_v2(m, name, &lim, want, err);
+	return create_v1(m, name, &lim, want | (m->avail & CG_FREEZER), err);
+}
+
+int sbx_cgroup_rename(struct sbx_cgroup_mgr *m, const char *from, const char *to, sbx_err *err)
+{
+	cleanup_free struct cg_dirs *d = calloc(1, sizeof(*d));
+	cleanup_free struct cg_dirs *t = calloc(1, sizeof(*t));
+
+	if (!name_ok(from))
+		return bad_name(from, err);
+	if (!name_ok(to))
+		return bad_name(to, err);
+	if (!d || !t)
+		return sbx_err_sys(err, SBX_E_INTERNAL, ENOMEM, "cgroup rename");
+	if (m->version == SBX_CGROUP_NONE)
+		return 0;
+	if (find_dirs(m, from, d) < 0)
+		return sbx_err_sys(err, SBX_E_INVALID, errno, "cgroup path of %s", from);
+	for (size_t i = 0; i < d->n; i++) {
+		char dst[PATH_MAX], *slash;
+		sbx_strlcpy(dst, d->path[i], sizeof(dst));
+		slash = strrchr(dst, '/');
+		if (!slash)
+			return sbx_err_set(err, SBX_E_INTERNAL, "bad cgroup path %s", d->path[i]);
+		*slash = '\0';
+		if (m->version == SBX_CGROUP_V2)
+			appendf(dst, sizeof(dst), "/%s%s", m->v2_child_prefix, to);
+		else
+			appendf(dst, sizeof(dst), "/%s", to);
+		if (rename(d->path[i], dst) < 0)
+			return sbx_err_sys(err, errc_for(errno), errno, "cannot rename cgroup %s to %s", d->path[i], dst);
+	}
+	return 0;
+}
+
+int sbx_cgroup_set_limits(struct sbx_cgroup_mgr *m, const char *name, const struct sbx_cgroup_limits *lim,
+			  sbx_err *err)
+{
+	cleanup_free struct cg_dirs *d = calloc(1, sizeof(*d));
+	unsigned req, have = 0;
+
+	if (!name_ok(name))
+		return bad_name(name, err);
+	if (!d)
+		return sbx_err_sys(err, SBX_E_INTERNAL, ENOMEM, "cgroup limits");
+	req = requested_ctls(lim);
+	if (lim->millicpus && (uint64_t)lim->millicpus * (CG_PERIOD_US / 1000) < CG_MIN_QUOTA_US)
+		return sbx_err_set(err, SBX_E_INVALID, "CPU limit too small: the kernel's minimum is 0.01 CPUs");
+	if (req & ~m->avail)
+		return refuse_missing(m, req & ~m->avail, err);
+	if (m->version == SBX_CGROUP_NONE)
+		return 0;
+	if (find_dirs(m, name, d) < 0)
+		return sbx_err_sys(err, SBX_E_INVALID, errno, "cgroup path of %s", name);
+	for (size_t i = 0; i < d->n; i++)
+		have |= d->ctls[i];
+	if (req & ~have)
+		return refuse_missing(m, req & ~have, err);
+	for (size_t i = 0; i < d->n; i++) {
+		int r = m->version == SBX_CGROUP_V2 ? v2_apply(d->path[i], lim, true, err)
+						    : v1_apply(d->path[i], d->ctls[i], lim, true, err);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- the rest of the interface ---- */
 
 int sbx_cgroup_open_dir(struct sbx_cgroup_mgr *m, const char *name)

@@ -70,6 +70,15 @@ const char *sbx_cgroup_describe(const struct sbx_cgroup_mgr *m);
  * limits need are used, plus pids whenever available (it counts the sandbox's processes) and,
  * on v1, the freezer (it makes kill race-free). */
 int sbx_cgroup_create(struct sbx_cgroup_mgr *m, const char *name, const struct sbx_cgroup_limits *lim, sbx_err *err);
+/* A cgroup with every available controller and no limit but pids, for a sandbox started ahead
+ * of time (a "spare"); it gets its name and limits when a sandbox claims it. */
+int sbx_cgroup_create_spare(struct sbx_cgroup_mgr *m, const char *name, uint32_t pids, sbx_err *err);
+/* Rename a cgroup in every hierarchy; its processes stay in it. */
+int sbx_cgroup_rename(struct sbx_cgroup_mgr *m, const char *from, const char *to, sbx_err *err);
+/* Set the limits of an existing cgroup (processes may be running in it); limits not requested
+ * are lifted. Fails, naming the controller, if a requested limit cannot be applied. */
+int sbx_cgroup_set_limits(struct sbx_cgroup_mgr *m, const char *name, const struct sbx_cgroup_limits *lim,
+			  sbx_err *err);
 /* v2 only: an O_DIRECTORY fd of the sandbox cgroup for clone3(CLONE_INTO_CGROUP); -1 on v1/none
  * (errno EOPNOTSUPP) or when it does not exist. */
 int sbx_cgroup_open_dir(struct sbx_cgroup_mgr *m, const char *name);

@@ -55,6 +55,7 @@ struct sbx_spec {
 	uint64_t memory;     /* bytes, 0 = default */
 	uint32_t millicpus;  /* 0 = no limit */
 	uint32_t pids;       /* 0 = default */
+	bool ephemeral;      /* `run --rm`: writable state in memory, never on the host's disk */
 };
 void sbx_spec_clear(struct sbx_spec *s);
 
@@ -123,6 +124,10 @@ struct sbx_sandbox {
 /* Backends implement one interface; the proxy, policy, secrets and log are shared. */
 struct sbx_backend {
 	const char *name;
+	/* Once when the daemon starts (after sandboxes are loaded): clean up, prepare ahead. */
+	int (*prepare)(struct sbx_daemon *d, sbx_err *err);
+	/* When the daemon stops: release what was prepared ahead (running sandboxes stay). */
+	void (*shutdown)(struct sbx_daemon *d);
 	/* Does it work on this host? 0, or -1 with the reason in `why`. */
 	int (*probe)(struct sbx_daemon *d, char *why, size_t whylen);
 	/* Start the sandbox's init and send it the setup. On success the sandbox has ctl, pidfd

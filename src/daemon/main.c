@@ -183,7 +183,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	if (setup(d, &err) < 0 || sbx_sandboxes_load(d, &err) < 0 || sbx_api_listen(d, &err) < 0 ||
+	if (setup(d, &err) < 0 || sbx_sandboxes_load(d, &err) < 0 || sbx_backend_ns.prepare(d, &err) < 0 ||
+	    sbx_api_listen(d, &err) < 0 ||
 	    sbx_loop_add(d->loop, sfd, SBX_EV_READ, sig_cb, d) < 0) {
 		log_error("cannot start: %s", err.msg);
 		fprintf(stderr, "sbxd: %s\n", err.msg);
@@ -192,6 +193,7 @@ int main(int argc, char **argv)
 	log_info("listening on %s", d->paths.socket_path);
 	sbx_loop_run(d->loop);
 	sbx_api_close(d);
+	sbx_backend_ns.shutdown(d);
 	log_info("stopped");
 	close(lock_fd);
 	return 0;

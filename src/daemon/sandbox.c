@@ -81,6 +81,7 @@ static char *spec_to_json(const struct sbx_spec *s)
 	json_object_set_new(o, "memory", json_integer((json_int_t)s->memory));
 	json_object_set_new(o, "millicpus", json_integer(s->millicpus));
 	json_object_set_new(o, "pids", json_integer(s->pids));
+	json_object_set_new(o, "ephemeral", json_boolean(s->ephemeral));
 	char *out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return out;
@@ -117,6 +118,7 @@ static int spec_from_json(const char *text, struct sbx_spec *s)
 	s->memory = (uint64_t)json_integer_value(json_object_get(o, "memory"));
 	s->millicpus = (uint32_t)json_integer_value(json_object_get(o, "millicpus"));
 	s->pids = (uint32_t)json_integer_value(json_object_get(o, "pids"));
+	s->ephemeral = json_is_true(json_object_get(o, "ephemeral"));
 	json_decref(o);
 	return 0;
 }
@@ -498,6 +500,8 @@ static void exec_started(struct sbx_sandbox *sb, const struct sbx_msg_hdr *h, st
 	ex->pid = (pid_t)pid;
 	if (ex->detached) {
 		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/logs", sb->dir);
+		sbx_mkdir_p(path, 0700);
 		snprintf(path, sizeof(path), "%s/logs/exec-%u.log", sb->dir, ex->id);
 		ex->log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 		/* fds: stdout, stderr (no stdin for detached execs) */

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,6 +174,8 @@ int sbx_template_prepare_dirs(struct sbx_sandbox *sb, sbx_err *err)
 	struct sbx_daemon *d = sb->d;
 	char p[PATH_MAX];
 
+	if (sb->spec.ephemeral)
+		return 0; /* everything lives in the sandbox's scratch tmpfs */
 	if (mkdir(sb->dir, 0700) < 0 && errno != EEXIST)
 		return sbx_err_sys(err, SBX_E_IO, errno, "cannot create %s", sb->dir);
 	/* The sandbox directory itself must be traversable by the sandbox's ids when root maps
@@ -263,40 +266,114 @@ static int filtered_accounts(const char *host_file, bool is_group, sbx_buf *out)
 }
 
 /* Every entry of the host's /etc that other users cannot read: that is what a Unix system calls
- * a secret (shadow, gshadow, ssh host keys, ssl/private, sudoers, ...). Hidden inside. */
-static int etc_secrets(const char *dir, const char *inside, int depth, struct sbx_setup_plan *p, size_t *count)
+ * a secret (shadow, gshadow, ssh host keys, ssl/private, sudoers, ...). Hidden inside.
+ *
+ * Walking /etc costs a few milliseconds, most of a sandbox's start; so the list is kept and an
+ * inotify watch on every directory of /etc throws it away as soon as anything there is
+ * created, removed, renamed or changes mode. The events are read before each use, and the
+ * kernel queues them before the system call that caused them returns: the list is never
+ * older than the file system. Without inotify, /etc is walked every time. */
+struct etc_cache {
+	char **paths;
+	size_t n, alloc;
+	int ifd; /* inotify, -1 when the list is not valid */
+};
+static struct etc_cache etc_cache = {.ifd = -1};
+
+#define ETC_WATCH (IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+
+static void etc_cache_drop(void)
+{
+	for (size_t i = 0; i < etc_cache.n; i++)
+		free(etc_cache.paths[i]);
+	etc_cache.n = 0;
+	close_and_reset(etc_cache.ifd);
+}
+
+static int etc_cache_add(const char *path)
+{
+	if (etc_cache.n == etc_cache.alloc) {
+		size_t na = etc_cache.alloc ? etc_cache.alloc * 2 : 32;
+		char **np = realloc(etc_cache.paths, na * sizeof(*np));
+		if (!np)
+			return -1;
+		etc_cache.paths = np;
+		etc_cache.alloc = na;
+	}
+	if (!(etc_cache.paths[etc_cache.n] = strdup(path)))
+		return -1;
+	etc_cache.n++;
+	return 0;
+}
+
+static int etc_walk(const char *dir, int depth, int ifd, size_t *count)
 {
 	DIR *dp;
 	struct dirent *de;
 	int r = 0;
 
-	if (depth > 6 || *count > 2000)
+	if (depth > 6 || *count > 5000)
 		return 0;
+	if (ifd >= 0 && inotify_add_watch(ifd, dir, ETC_WATCH | IN_ONLYDIR) < 0)
+		return -1; /* cannot watch it all: do not cache */
 	dp = opendir(dir);
 	if (!dp)
 		return 0;
 	while ((de = readdir(dp)) && r == 0) {
-		char hp[PATH_MAX], ip[PATH_MAX];
+		char hp[PATH_MAX];
 		struct stat st;
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
-		if ((size_t)snprintf(hp, sizeof(hp), "%s/%s", dir, de->d_name) >= sizeof(hp) ||
-		    (size_t)snprintf(ip, sizeof(ip), "%s/%s", inside, de->d_name) >= sizeof(ip))
+		if ((size_t)snprintf(hp, sizeof(hp), "%s/%s", dir, de->d_name) >= sizeof(hp))
 			continue;
-		if (lstat(hp, &st) < 0 || S_ISLNK(st.st_mode))
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISLNK(st.st_mode))
 			continue;
 		(*count)++;
 		if (S_ISDIR(st.st_mode)) {
 			if ((st.st_mode & 0005) != 0005)
-				r = plan_op(p, OP(.kind = SBX_OP_MASK, .dest = ip));
+				r = etc_cache_add(hp);
 			else
-				r = etc_secrets(hp, ip, depth + 1, p, count);
+				r = etc_walk(hp, depth + 1, ifd, count);
 		} else if (!(st.st_mode & 0004)) {
-			r = plan_op(p, OP(.kind = SBX_OP_MASK, .dest = ip));
+			r = etc_cache_add(hp);
 		}
 	}
 	closedir(dp);
 	return r;
+}
+
+static int etc_secrets(struct sbx_setup_plan *p, size_t *count)
+{
+	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	if (etc_cache.ifd >= 0) {
+		ssize_t n = read(etc_cache.ifd, ev, sizeof(ev));
+		if (n != -1 || errno != EAGAIN)
+			etc_cache_drop(); /* something changed (or the watch broke): walk again */
+	}
+	if (etc_cache.ifd < 0) {
+		size_t seen = 0;
+		int ifd;
+		etc_cache_drop();
+		ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (etc_walk("/etc", 0, ifd, &seen) < 0) {
+			/* No watch for all of it: use what we have for this sandbox, keep no cache. */
+			if (ifd >= 0)
+				close(ifd);
+			etc_cache_drop();
+			if (etc_walk("/etc", 0, -1, &seen) < 0)
+				return -1;
+		} else {
+			etc_cache.ifd = ifd;
+		}
+	}
+	for (size_t i = 0; i < etc_cache.n; i++)
+		if (plan_op(p, OP(.kind = SBX_OP_MASK, .dest = etc_cache.paths[i])) < 0)
+			return -1;
+	*count = etc_cache.n;
+	if (etc_cache.ifd < 0)
+		etc_cache_drop(); /* not watched: never reuse it */
+	return 0;
 }
 
 /* Credentials commonly kept at the top of a home directory: hidden when a workspace is (or
@@ -356,9 +433,23 @@ static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	snprintf(rel, sizeof(rel), "layers/%s/work", layer);
 	if (sb_path(sb, work, sizeof(work), rel) < 0)
 		return sbx_err_set(err, SBX_E_INVALID, "state path too long");
+	if (sb->spec.ephemeral) {
+		/* The layer lives in the sandbox's scratch tmpfs; init mounts the overlay itself
+		 * (its upper directory is its own), over the idmapped lower layer when root. */
+		snprintf(upper, sizeof(upper), "@scratch/layers/%s/upper", layer);
+		snprintf(work, sizeof(work), "@scratch/layers/%s/work", layer);
+	}
 	o.upper = upper;
 	o.work = work;
-	if (d->idmap.mode == SBX_IDMAP_ROOT) {
+	if (sb->spec.ephemeral && d->idmap.mode == SBX_IDMAP_ROOT) {
+		int fd = sbx_idmap_mount_fd(&d->idmap, host_path, false, false, err);
+		if (fd < 0)
+			return -1;
+		int idx = plan_fd(p, fd);
+		if (idx < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+		o.fd_ref = idx + 1;
+	} else if (d->idmap.mode == SBX_IDMAP_ROOT) {
 		/* Built on the host side: init, running as the sandbox's ids, could not reach the
 		 * layer directories through the daemon's 0700 state directory. */
 		int fd = sbx_idmap_overlay_fd(&d->idmap, host_path, upper, work, err);
@@ -372,7 +463,7 @@ static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	} else {
 		o.src = host_path;
 	}
-	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
+	if (d->idmap.mode == SBX_IDMAP_SUBUID && !sb->spec.ephemeral) {
 		/* Only init, inside the user namespace, can give the layer root to root inside.
 		 * The host's directories stay owned by the host's root, whom the sandbox cannot
 		 * map; the usual install locations get a copy of their directory in the upper
@@ -389,12 +480,49 @@ static int overlay_op(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	return plan_op(p, o);
 }
 
+/* Ephemeral sandboxes (`sbx run --rm`) keep everything writable in a tmpfs of their own: the
+ * same layout as on disk, nothing to create or delete on the host. */
+static int scratch_ops(struct sbx_sandbox *sb, struct sbx_setup_plan *p)
+{
+	bool chown_ok = sbx_idmap_has_root(&sb->d->idmap);
+	static const struct {
+		const char *rel;
+		uint32_t mode;
+		uint32_t uid;
+	} dirs[] = {
+		{"layers", 0755, 0},         {"layers/usr", 0755, 0},          {"layers/usr/upper", 0755, 0},
+		{"layers/usr/work", 0700, 0}, {"layers/etc", 0755, 0},         {"layers/etc/upper", 0755, 0},
+		{"layers/etc/work", 0700, 0}, {"layers/dpkg", 0755, 0},        {"layers/dpkg/upper", 0755, 0},
+		{"layers/dpkg/work", 0700, 0}, {"layers/var", 0755, 0},        {"layers/var/tmp", 01777, 0},
+		{"layers/var/cache", 0755, 0}, {"layers/var/lib", 0755, 0},    {"layers/var/log", 0755, 0},
+		{"layers/var/lib/dpkg", 0755, 0}, {"layers/opt", 0755, 0},     {"home", 0750, SBX_AGENT_UID},
+		{"root", 0700, 0},
+	};
+	char path[96];
+
+	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "@scratch", .mode = 0755, .size = 8ULL << 30)) < 0)
+		return -1;
+	for (size_t i = 0; i < SBX_ARRAY_LEN(dirs); i++) {
+		snprintf(path, sizeof(path), "@scratch/%s", dirs[i].rel);
+		if (plan_op(p, OP(.kind = SBX_OP_DIR, .dest = path, .mode = dirs[i].mode, .owner = chown_ok,
+				  .uid = dirs[i].uid, .gid = dirs[i].uid)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* A directory of the sandbox's own state, attached at dest. */
 static int state_bind(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const char *rel, const char *dest,
 		      uint32_t flags, sbx_err *err)
 {
 	char path[PATH_MAX];
 
+	if (sb->spec.ephemeral) {
+		snprintf(path, sizeof(path), "@scratch/%s", rel);
+		if (plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = dest, .flags = flags)) < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large");
+		return 0;
+	}
 	if (sb_path(sb, path, sizeof(path), rel) < 0)
 		return sbx_err_set(err, SBX_E_INVALID, "state path too long");
 	if (sb->d->idmap.mode == SBX_IDMAP_ROOT) {
@@ -427,6 +555,9 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 	    sbx_msg_put_u32(cur(p), SBX_A_LOOPBACK, 1) < 0)
 		goto e2big;
 
+	if (sb->spec.ephemeral && scratch_ops(sb, p) < 0)
+		goto e2big;
+
 	/* System directories. */
 	if (overlay_op(sb, p, "/usr", "usr", err) < 0)
 		return -1;
@@ -449,7 +580,7 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 	}
 	if (overlay_op(sb, p, "/etc", "etc", err) < 0)
 		return -1;
-	if (etc_secrets("/etc", "/etc", 0, p, &nsecrets) < 0)
+	if (etc_secrets(p, &nsecrets) < 0)
 		goto e2big;
 
 	/* Persistent per-sandbox places. */
@@ -462,7 +593,7 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 		return -1;
 	if (sbx_idmap_has_root(&d->idmap) && state_bind(sb, p, "root", "/root", SBX_OPF_NODEV | SBX_OPF_NOSUID, err) < 0)
 		return -1;
-	if (d->idmap.mode == SBX_IDMAP_SUBUID) {
+	if (d->idmap.mode == SBX_IDMAP_SUBUID && !sb->spec.ephemeral) {
 		/* An unprivileged daemon created these as its own user, which is the agent inside;
 		 * only init can hand them to root inside (the agent must not own root's home or the
 		 * system directories of /var). */

@@ -54,6 +54,27 @@ static int check_path(const char *p)
 	return 0;
 }
 
+/* "Host" paths in the plan: an absolute host path is read below the old root; "@scratch/..."
+ * names the sandbox's scratch tmpfs (ephemeral sandboxes keep their writable layers there,
+ * never on the host's disk). */
+#define SCRATCH "/scratch"
+static bool is_scratch(const char *p)
+{
+	return p && strncmp(p, "@scratch", 8) == 0 && (p[8] == '/' || p[8] == '\0');
+}
+
+static int host_path(char *out, size_t outlen, const char *p)
+{
+	if (is_scratch(p)) {
+		if (strstr(p, "/../") || sbx_str_has_suffix(p, "/.."))
+			return -1;
+		return (size_t)snprintf(out, outlen, SCRATCH "%s", p + 8) >= outlen ? -1 : 0;
+	}
+	if (check_path(p) < 0)
+		return -1;
+	return (size_t)snprintf(out, outlen, OLDROOT "%s", p) >= outlen ? -1 : 0;
+}
+
 static int join(char *out, size_t outlen, const char *prefix, const char *path)
 {
 	if ((size_t)snprintf(out, outlen, "%s%s", prefix, path) >= outlen) {
@@ -157,7 +178,7 @@ int sbx_mounts_prepare(char *errbuf, size_t errlen)
 	if (mount("tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
 		return fail(errbuf, errlen, errno, "cannot mount the scratch tmpfs");
 	if (chdir(BASE) < 0 || mkdir("oldroot", 0755) < 0 || mkdir("newroot", 0755) < 0 ||
-	    mkdir("staging", 0755) < 0)
+	    mkdir("staging", 0755) < 0 || mkdir("scratch", 0755) < 0)
 		return fail(errbuf, errlen, errno, "cannot prepare the scratch tmpfs");
 	if (syscall(SYS_pivot_root, BASE, BASE OLDROOT) < 0)
 		return fail(errbuf, errlen, errno, "pivot_root into the scratch tmpfs failed");
@@ -202,7 +223,7 @@ static int op_bind(const struct sbx_mount_op *op, const char *dest, char *errbuf
 		if (sbx_move_mount(op->fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			return fail(errbuf, errlen, errno, "cannot attach the mount for %s", op->dest);
 	} else {
-		if (check_path(op->src) < 0 || join(src, sizeof(src), OLDROOT, op->src) < 0)
+		if (host_path(src, sizeof(src), op->src) < 0)
 			return fail(errbuf, errlen, EINVAL, "bad bind source for %s", op->dest);
 		if (stat(src, &st) < 0) {
 			if (errno == ENOENT && (op->flags & SBX_OPF_OPTIONAL))
@@ -230,8 +251,7 @@ static int op_overlay(const struct sbx_mount_op *op, const char *dest, char *err
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[3 * PATH_MAX + 64];
 	static unsigned staging_seq;
 
-	if (!overlay_safe(op->upper) || !overlay_safe(op->work) || check_path(op->upper) < 0 ||
-	    check_path(op->work) < 0)
+	if (!overlay_safe(op->upper) || !overlay_safe(op->work))
 		return fail(errbuf, errlen, EINVAL,
 			    "state path for %s contains a character overlayfs cannot take (',', ':', '\\', '=', space)",
 			    op->dest);
@@ -245,7 +265,7 @@ static int op_overlay(const struct sbx_mount_op *op, const char *dest, char *err
 		    join(lower, sizeof(lower), OLDROOT, op->src) < 0)
 			return fail(errbuf, errlen, EINVAL, "bad lower layer for %s", op->dest);
 	}
-	if (join(upper, sizeof(upper), OLDROOT, op->upper) < 0 || join(work, sizeof(work), OLDROOT, op->work) < 0)
+	if (host_path(upper, sizeof(upper), op->upper) < 0 || host_path(work, sizeof(work), op->work) < 0)
 		return fail(errbuf, errlen, ENAMETOOLONG, "layer path too long for %s", op->dest);
 	if (op->has_owner && chown(upper, op->uid, op->gid) < 0 && errno != EINVAL)
 		return fail(errbuf, errlen, errno, "cannot set the owner of %s", op->upper);
@@ -401,8 +421,7 @@ static int op_skeleton(const struct sbx_mount_op *op, char *errbuf, size_t errle
 	char src[PATH_MAX], dst[PATH_MAX];
 	size_t budget = 20000;
 
-	if (check_path(op->src) < 0 || check_path(op->upper) < 0 || join(src, sizeof(src), OLDROOT, op->src) < 0 ||
-	    join(dst, sizeof(dst), OLDROOT, op->upper) < 0)
+	if (host_path(src, sizeof(src), op->src) < 0 || host_path(dst, sizeof(dst), op->upper) < 0)
 		return fail(errbuf, errlen, EINVAL, "bad skeleton paths");
 	if (skeleton(src, dst, op->uid, op->gid, (int)op->size, &budget) < 0)
 		return fail(errbuf, errlen, errno, "cannot prepare the writable layer for %s", op->src);
@@ -415,6 +434,22 @@ int sbx_mounts_apply(const struct sbx_mount_op *op, char *errbuf, size_t errlen)
 
 	if (op->kind == SBX_OP_SKELETON)
 		return op_skeleton(op, errbuf, errlen);
+	if (is_scratch(op->dest)) {
+		/* Building the scratch area itself: a tmpfs and directories in it. */
+		if (host_path(dest, sizeof(dest), op->dest) < 0)
+			return fail(errbuf, errlen, EINVAL, "invalid scratch path '%s'", op->dest);
+		if (op->kind == SBX_OP_TMPFS)
+			return op_tmpfs(op, dest, errbuf, errlen);
+		if (op->kind == SBX_OP_DIR) {
+			if (mkdir(dest, op->mode ? op->mode : 0755) < 0 && errno != EEXIST)
+				return fail(errbuf, errlen, errno, "cannot create %s", op->dest);
+			if ((op->mode && chmod(dest, op->mode) < 0) ||
+			    (op->has_owner && chown(dest, op->uid, op->gid) < 0))
+				return fail(errbuf, errlen, errno, "cannot set up %s", op->dest);
+			return 0;
+		}
+		return fail(errbuf, errlen, EINVAL, "operation %u cannot target the scratch area", op->kind);
+	}
 	if (check_path(op->dest) < 0 || join(dest, sizeof(dest), NEWROOT, op->dest) < 0)
 		return fail(errbuf, errlen, EINVAL, "invalid destination '%s'", op->dest ? op->dest : "");
 	switch (op->kind) {
