@@ -23,7 +23,7 @@ SANFLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-poin
 CFLAGS_ALL  := $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CPPFLAGS_ALL) $(CFLAGS)
 # sbx-init and the probe are static and run inside sandboxes: no sanitizer runtimes there.
 CFLAGS_STATIC := $(CSTD) $(WARN) $(OPT) -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(CPPFLAGS_ALL) $(CFLAGS)
-LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(SANFLAGS) $(LDFLAGS)
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANFLAGS) $(LDFLAGS)
 
 PKGS    := jansson sqlite3 libseccomp openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

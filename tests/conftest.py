@@ -153,27 +153,35 @@ class Sbx:
         return pids
 
     def sandbox_inits(self):
-        """sbx-init processes of this instance, found through their re-adoption sockets."""
-        found = []
+        """Inits of this instance's sandboxes ("sbx-init"; spares prepared ahead are "sbx-spare")."""
+        return self.all_inits(names=("sbx-init",))
+
+    def all_inits(self, names=("sbx-init", "sbx-spare")):
+        """Every init of this instance (found through its re-adoption socket), spares included."""
         sockdir = os.path.join(self.home, "run", "sandboxes")
-        if not os.path.isdir(sockdir):
-            return found
-        inodes = set()
-        with open("/proc/net/unix") as f:
-            for line in f.readlines()[1:]:
-                parts = line.split()
-                if len(parts) >= 8 and parts[7].startswith(sockdir):
-                    inodes.add(parts[6])
+        found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                for fd in os.listdir(f"/proc/{pid}/fd"):
-                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if link.startswith("socket:[") and link[8:-1] in inodes:
-                        found.append(int(pid))
-                        break
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() not in names:
+                        continue
             except OSError:
                 continue
-        return found
+            found.append(int(pid))
+        return [p for p in found if self._init_of_ours(p, sockdir)]
+
+    def _init_of_ours(self, pid, sockdir):
+        try:
+            with open("/proc/net/unix") as f:
+                ours = {line.split()[6] for line in f.readlines()[1:]
+                        if len(line.split()) >= 8 and line.split()[7].startswith(sockdir)}
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in ours:
+                    return True
+        except OSError:
+            pass
+        return False
 
     def cleanup(self):
         leftovers = []
@@ -181,9 +189,9 @@ class Sbx:
             self.run("rm", "--all", "-f", timeout=60, cwd=self.home)
             self.run("daemon", "stop", timeout=60, cwd=self.home)
         deadline = time.time() + 10
-        while time.time() < deadline and (self.processes() or self.sandbox_inits()):
+        while time.time() < deadline and (self.processes() or self.all_inits()):
             time.sleep(0.1)
-        for pid in self.processes() + self.sandbox_inits():
+        for pid in self.processes() + self.all_inits():
             leftovers.append(pid)
             try:
                 os.kill(pid, signal.SIGKILL)

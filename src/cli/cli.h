@@ -28,7 +28,8 @@ int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(pri
 void cli_print_json(json_t *v);
 /* "3 minutes ago" style age of a ms timestamp. */
 void cli_age(long long ms, char *out, size_t n);
-/* Runs an exec request and attaches to it; returns the exit code. */
-int cli_exec_attach(const char *sandbox, json_t *req, bool tty, bool want_stdin, const char *agent_hint);
+/* Sends an exec-like request (exec, or run with its "exec" part) to path and attaches to the
+ * process; returns the exit code. */
+int cli_exec_attach(const char *path, json_t *req, json_t *exec, bool tty, bool want_stdin);
 
 #endif

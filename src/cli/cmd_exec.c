@@ -16,31 +16,29 @@
 static const char exec_usage[] =
 	"sbx exec [-i] [-t] [-d] [-e KEY=VALUE] [-u USER] [-w DIR] SANDBOX COMMAND [ARG...]";
 
-int cli_exec_attach(const char *sandbox, json_t *req, bool tty, bool want_stdin, const char *agent_hint)
+int cli_exec_attach(const char *path, json_t *req, json_t *exec, bool tty, bool want_stdin)
 {
 	struct sbx_response r;
 	sbx_err err = SBX_ERR_INIT;
-	char path[256];
 	int code;
 
 	if (tty) {
 		struct winsize ws;
 		const char *term = getenv("TERM");
 		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
-			json_object_set_new(req, "rows", json_integer(ws.ws_row));
-			json_object_set_new(req, "cols", json_integer(ws.ws_col));
+			json_object_set_new(exec, "rows", json_integer(ws.ws_row));
+			json_object_set_new(exec, "cols", json_integer(ws.ws_col));
 		}
-		json_t *env = json_object_get(req, "env");
+		json_t *env = json_object_get(exec, "env");
 		if (!env) {
 			env = json_array();
-			json_object_set_new(req, "env", env);
+			json_object_set_new(exec, "env", env);
 		}
 		/* Prepend so that an explicit -e TERM=... still wins. */
 		json_array_insert_new(env, 0, json_sprintf("TERM=%s", term && *term ? term : "xterm-256color"));
 	}
-	json_object_set_new(req, "tty", json_boolean(tty));
-	json_object_set_new(req, "stdin", json_boolean(want_stdin));
-	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", sandbox);
+	json_object_set_new(exec, "tty", json_boolean(tty));
+	json_object_set_new(exec, "stdin", json_boolean(want_stdin));
 	if (sbx_client_call("POST", path, req, &r, &err) < 0)
 		return cli_fail(&err);
 	if (r.status == 101) {
@@ -60,15 +58,7 @@ int cli_exec_attach(const char *sandbox, json_t *req, bool tty, bool want_stdin,
 	json_t *ec = json_object_get(e, "exit_code");
 	code = ec ? (int)json_integer_value(ec)
 		  : sbx_errc_exit_code(cname ? sbx_errc_from_name(cname) : sbx_errc_from_http_status(r.status));
-	const struct sbx_agent_profile *ap = agent_hint ? sbx_agent_find(agent_hint) : NULL;
-	if (code == 127 && ap && ap->install)
-		fprintf(stderr,
-			"sbx: error: %s (%s) is not installed in sandbox '%s'.\n"
-			"Install it inside the sandbox (it stays installed across restarts):\n"
-			"    sbx exec -u root %s %s\n",
-			ap->command, ap->description, sandbox, sandbox, ap->install);
-	else
-		fprintf(stderr, "sbx: error: %s\n", msg ? msg : "the command could not be started");
+	fprintf(stderr, "sbx: error: %s\n", msg ? msg : "the command could not be started");
 	sbx_response_free(&r);
 	return code;
 }
@@ -131,7 +121,9 @@ int cmd_exec(int argc, char **argv)
 		json_object_set_new(req, "user", json_string(user));
 	if (workdir)
 		json_object_set_new(req, "cwd", json_string(workdir));
-	int code = cli_exec_attach(sandbox, req, tty, interactive || tty, NULL);
+	char path[256];
+	snprintf(path, sizeof(path), "/v1/sandboxes/%s/exec", sandbox);
+	int code = cli_exec_attach(path, req, req, tty, interactive || tty);
 	json_decref(req);
 	return code;
 }

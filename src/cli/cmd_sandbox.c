@@ -237,23 +237,6 @@ static json_t *create_body(const struct sb_opts *o, const char *name)
 	return b;
 }
 
-static bool same_workspaces(json_t *a, json_t *b)
-{
-	size_t i;
-	json_t *v;
-
-	if (json_array_size(a) != json_array_size(b))
-		return false;
-	json_array_foreach(a, i, v)
-	{
-		json_t *w = json_array_get(b, i);
-		if (!json_equal(json_object_get(v, "path"), json_object_get(w, "path")) ||
-		    json_is_true(json_object_get(v, "ro")) != json_is_true(json_object_get(w, "ro")))
-			return false;
-	}
-	return true;
-}
-
 int cmd_create(int argc, char **argv)
 {
 	struct sb_opts o;
@@ -284,8 +267,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct sb_opts o;
 	sbx_err err = SBX_ERR_INIT;
-	char name[96], path[160];
-	json_t *sb;
+	char name[96];
 	int r = parse_sb_opts(argc, argv, true, &o);
 
 	if (r) {
@@ -301,77 +283,20 @@ int cmd_run(int argc, char **argv)
 		sbx_err_set(&err, SBX_E_INVALID, "invalid sandbox name '%s': use letters, digits, '-', '_' or '.'", name);
 		return cli_fail(&err);
 	}
-	snprintf(path, sizeof(path), "/v1/sandboxes/%s", name);
-	sb = sbx_api("GET", path, NULL, &err);
-	if (!sb && err.code != SBX_E_NOTFOUND) {
-		opts_free(&o);
-		return cli_fail(&err);
-	}
-	if (sb) {
-		/* Re-attaching: the same workspaces, or none given. */
-		if (o.paths_given && !same_workspaces(json_object_get(sb, "workspaces"), o.workspaces)) {
-			json_decref(sb);
-			opts_free(&o);
-			sbx_err_set(&err, SBX_E_CONFLICT,
-				    "sandbox '%s' already exists with other workspaces: choose another name with --name, "
-				    "or remove it (`sbx rm %s`)", name, name);
-			return cli_fail(&err);
-		}
-		const char *agent = json_string_value(json_object_get(sb, "agent"));
-		if (agent && strcmp(agent, o.agent) != 0 && !o.name) {
-			/* unreachable in practice: the default name contains the agent */
-		}
-	} else {
-		json_t *body = create_body(&o, name);
-		/* A sandbox made for one run keeps its writable state in memory only. */
-		if (o.rm)
-			json_object_set_new(body, "ephemeral", json_true());
-		sb = sbx_api("POST", "/v1/sandboxes", body, &err);
-		json_decref(body);
-		if (!sb) {
-			opts_free(&o);
-			return cli_fail(&err);
-		}
-	}
-	const char *agent = json_string_value(json_object_get(sb, "agent"));
-	const struct sbx_agent_profile *ap = sbx_agent_find(agent ? agent : o.agent);
-	/* Arguments given at creation are the default for every later run. */
-	if (!o.agent_args && json_is_array(json_object_get(sb, "agent_args")))
-		o.agent_args = json_incref(json_object_get(sb, "agent_args"));
-	json_decref(sb);
-	snprintf(path, sizeof(path), "/v1/sandboxes/%s/start", name);
-	sb = sbx_api("POST", path, NULL, &err);
-	if (!sb) {
-		opts_free(&o);
-		return cli_fail(&err);
-	}
-	json_decref(sb);
-
-	json_t *argvj = json_array();
-	if (!(ap->args_are_command && o.agent_args && json_array_size(o.agent_args)))
-		json_array_append_new(argvj, json_string(ap->command));
-	if (o.agent_args) {
-		size_t i;
-		json_t *v;
-		json_array_foreach(o.agent_args, i, v) json_array_append(argvj, v);
-	} else {
-		for (size_t i = 0; ap->default_args[i]; i++)
-			json_array_append_new(argvj, json_string(ap->default_args[i]));
-	}
-	json_t *req = json_pack("{s:o, s:b}", "argv", argvj, "detach", o.detach);
+	/* One request: the daemon creates the sandbox if needed, starts it and runs the agent. */
+	json_t *create = create_body(&o, name);
+	if (o.rm)
+		json_object_set_new(create, "ephemeral", json_true()); /* made for one run: memory only */
+	json_t *exec = json_pack("{s:b}", "detach", o.detach);
+	json_t *req = json_pack("{s:s, s:o, s:o, s:b, s:b}", "name", name, "create", create, "exec", exec,
+				"workspaces_given", o.paths_given, "rm", o.rm);
+	if (o.agent_args)
+		json_object_set(req, "agent_args", o.agent_args);
 	bool tty = !o.detach && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-	int code = cli_exec_attach(name, req, tty, !o.detach, ap->name);
+	int code = cli_exec_attach("/v1/run", req, exec, tty, !o.detach);
 	json_decref(req);
 	if (o.detach && code == 0)
-		fprintf(stderr, "sbx: %s started in sandbox '%s' (attach with `sbx exec -it %s bash`)\n", ap->name, name,
-			name);
-	if (o.rm) {
-		snprintf(path, sizeof(path), "/v1/sandboxes/%s?force=1", name);
-		json_t *res = sbx_api("DELETE", path, NULL, &err);
-		if (!res)
-			fprintf(stderr, "sbx: error: could not remove sandbox '%s': %s\n", name, err.msg);
-		json_decref(res);
-	}
+		fprintf(stderr, "sbx: started in sandbox '%s' (attach with `sbx exec -it %s bash`)\n", name, name);
 	opts_free(&o);
 	return code;
 }

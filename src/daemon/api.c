@@ -49,6 +49,8 @@ struct conn {
 	bool rm_force;
 	struct sbx_exec *exec;
 	bool exec_tty;
+	const struct sbx_agent_profile *run_agent; /* `run` of an agent: explain a missing program */
+	bool run_rm;                               /* `run --rm`: the sandbox goes with the process */
 	struct conn *next;
 };
 
@@ -300,55 +302,56 @@ static int parse_strings(json_t *arr, char **out, size_t *n, size_t max, bool en
 	return 0;
 }
 
-static void h_create(struct conn *c)
+/* Creates a sandbox from a create request body; 0, or -1 with err. */
+static int create_from(struct conn *c, json_t *req, struct sbx_sandbox **out, sbx_err *err)
 {
 	struct sbx_spec spec = {0};
-	struct sbx_sandbox *sb;
-	sbx_err err = SBX_ERR_INIT;
-	const char *name = json_string_value(json_object_get(c->body, "name"));
-	const char *agent = json_string_value(json_object_get(c->body, "agent"));
-	const char *iso = json_string_value(json_object_get(c->body, "isolation"));
+	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *agent = json_string_value(json_object_get(req, "agent"));
+	const char *iso = json_string_value(json_object_get(req, "isolation"));
 
 	if (!agent)
 		agent = "shell";
-	if (!sbx_agent_find(agent)) {
-		respond_errf(c, SBX_E_INVALID, "unknown agent '%s': choose one of %s", agent, sbx_agent_names());
-		return;
-	}
+	if (!sbx_agent_find(agent))
+		return sbx_err_set(err, SBX_E_INVALID, "unknown agent '%s': choose one of %s", agent, sbx_agent_names());
 	if (!iso || strcmp(iso, "auto") == 0)
 		iso = "ns";
-	if (strcmp(iso, "ns") != 0) {
-		respond_errf(c, SBX_E_UNSUPPORTED, "isolation '%s' is not available in this build: use ns", iso);
-		return;
-	}
-	if (!name) {
-		respond_errf(c, SBX_E_INVALID, "a sandbox name is required");
-		return;
-	}
-	if (parse_workspaces(c, json_object_get(c->body, "workspaces"), &spec, &err) < 0 ||
-	    parse_strings(json_object_get(c->body, "env"), spec.env, &spec.nenv, SBX_MAX_ENV, true, "env", &err) < 0 ||
-	    parse_strings(json_object_get(c->body, "agent_args"), spec.agent_args, &spec.nargs, SBX_MAX_AGENT_ARGS, false,
-			  "agent arguments", &err) < 0) {
+	if (strcmp(iso, "ns") != 0)
+		return sbx_err_set(err, SBX_E_UNSUPPORTED, "isolation '%s' is not available in this build: use ns", iso);
+	if (!name)
+		return sbx_err_set(err, SBX_E_INVALID, "a sandbox name is required");
+	if (parse_workspaces(c, json_object_get(req, "workspaces"), &spec, err) < 0 ||
+	    parse_strings(json_object_get(req, "env"), spec.env, &spec.nenv, SBX_MAX_ENV, true, "env", err) < 0 ||
+	    parse_strings(json_object_get(req, "agent_args"), spec.agent_args, &spec.nargs, SBX_MAX_AGENT_ARGS, false,
+			  "agent arguments", err) < 0) {
 		sbx_spec_clear(&spec);
-		respond_err(c, &err);
-		return;
+		return -1;
 	}
-	spec.agent_args_set = json_object_get(c->body, "agent_args") != NULL;
-	spec.memory = (uint64_t)json_integer_value(json_object_get(c->body, "memory"));
-	spec.millicpus = (uint32_t)json_integer_value(json_object_get(c->body, "millicpus"));
-	spec.pids = (uint32_t)json_integer_value(json_object_get(c->body, "pids"));
-	spec.ephemeral = json_is_true(json_object_get(c->body, "ephemeral"));
+	spec.agent_args_set = json_object_get(req, "agent_args") != NULL;
+	spec.memory = (uint64_t)json_integer_value(json_object_get(req, "memory"));
+	spec.millicpus = (uint32_t)json_integer_value(json_object_get(req, "millicpus"));
+	spec.pids = (uint32_t)json_integer_value(json_object_get(req, "pids"));
+	spec.ephemeral = json_is_true(json_object_get(req, "ephemeral"));
 	if (spec.memory && spec.memory < (16u << 20)) {
 		sbx_spec_clear(&spec);
-		respond_errf(c, SBX_E_INVALID, "a memory limit below 16 MiB cannot run a sandbox: use at least 16m");
-		return;
+		return sbx_err_set(err, SBX_E_INVALID, "a memory limit below 16 MiB cannot run a sandbox: use at least 16m");
 	}
-	if (sbx_sandbox_create(c->d, name, agent, iso, &spec, &sb, &err) < 0) {
+	if (sbx_sandbox_create(c->d, name, agent, iso, &spec, out, err) < 0) {
 		sbx_spec_clear(&spec);
-		respond_err(c, &err);
-		return;
+		return -1;
 	}
-	respond(c, 201, sandbox_json(sb));
+	return 0;
+}
+
+static void h_create(struct conn *c)
+{
+	struct sbx_sandbox *sb;
+	sbx_err err = SBX_ERR_INIT;
+
+	if (create_from(c, c->body, &sb, &err) < 0)
+		respond_err(c, &err);
+	else
+		respond(c, 201, sandbox_json(sb));
 }
 
 static void started_cb(void *ud, struct sbx_sandbox *sb, const sbx_err *err)
@@ -517,7 +520,13 @@ static void exec_started_cb(struct sbx_exec *ex, const int *fds, size_t nfds, ui
 		c->exec = NULL;
 		json_t *o = json_pack("{s:{s:s, s:s, s:i}}", "error", "code", sbx_errc_name(e.code), "message", e.msg,
 				      "exit_code", code);
-		if (e.sys_errno == ENOENT && argv0)
+		if (e.sys_errno == ENOENT && c->run_agent)
+			json_object_set_new(json_object_get(o, "error"), "message",
+					    json_sprintf("%s (%s) is not installed in sandbox '%s'.\nInstall it inside the "
+							 "sandbox (it stays installed across restarts):\n    sbx exec -u root %s %s",
+							 c->run_agent->command, c->run_agent->description, ex->sb->name,
+							 ex->sb->name, c->run_agent->install));
+		else if (e.sys_errno == ENOENT && argv0)
 			json_object_set_new(json_object_get(o, "error"), "message",
 					    json_sprintf("%s: command not found in the sandbox", argv0));
 		respond(c, sbx_errc_http_status(e.code), o);
@@ -668,6 +677,7 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	}
 	ex->tty = tty && !detach;
 	ex->detached = detach;
+	ex->rm_on_exit = c->run_rm;
 	ex->on_started = exec_started_cb;
 	ex->on_exit = detach ? NULL : exec_exit_cb;
 	ex->ud = c;
@@ -680,6 +690,106 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 		free(ex);
 		respond_err(c, &err);
 	}
+}
+
+/* ---- run: create if needed, start, exec the agent; one request for `sbx run` ---- */
+
+static bool same_workspaces(const struct sbx_sandbox *sb, json_t *arr)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(arr) != sb->spec.nws)
+		return false;
+	json_array_foreach(arr, i, v)
+	{
+		const char *p = json_string_value(json_object_get(v, "path"));
+		char real[PATH_MAX];
+		if (!p || !realpath(p, real) || strcmp(real, sb->spec.ws[i].path) != 0 ||
+		    json_is_true(json_object_get(v, "ro")) != sb->spec.ws[i].ro)
+			return false;
+	}
+	return true;
+}
+
+static void run_started_cb(void *ud, struct sbx_sandbox *sb, const sbx_err *err)
+{
+	struct conn *c = ud;
+	const struct sbx_agent_profile *ap = sbx_agent_find(sb->agent);
+	json_t *exec, *given, *argv;
+
+	c->waiter = NULL;
+	if (err) {
+		if (c->run_rm && !sb->removed)
+			sbx_sandbox_discard(sb);
+		respond_err(c, err);
+		return;
+	}
+	exec = json_deep_copy(json_object_get(c->body, "exec"));
+	if (!json_is_object(exec)) {
+		json_decref(exec);
+		exec = json_object();
+	}
+	/* The agent's command line: its profile's command, then the arguments given now, or those
+	 * given at creation, or the profile's defaults. `shell` runs given arguments as a command. */
+	given = json_object_get(c->body, "agent_args");
+	argv = json_array();
+	if (!ap) {
+		json_decref(argv);
+		json_decref(exec);
+		respond_errf(c, SBX_E_INVALID, "sandbox '%s' has an unknown agent '%s'", sb->name, sb->agent);
+		return;
+	}
+	size_t nargs = json_is_array(given) ? json_array_size(given) : sb->spec.agent_args_set ? sb->spec.nargs : 0;
+	if (!(ap->args_are_command && nargs))
+		json_array_append_new(argv, json_string(ap->command));
+	if (json_is_array(given)) {
+		json_array_extend(argv, given);
+	} else if (sb->spec.agent_args_set) {
+		for (size_t i = 0; i < sb->spec.nargs; i++)
+			json_array_append_new(argv, json_string(sb->spec.agent_args[i]));
+	} else {
+		for (size_t i = 0; ap->default_args[i]; i++)
+			json_array_append_new(argv, json_string(ap->default_args[i]));
+	}
+	json_object_set_new(exec, "argv", argv);
+	c->run_agent = (!(ap->args_are_command && nargs) && ap->install) ? ap : NULL;
+	json_decref(c->body);
+	c->body = exec;
+	h_exec(c, sb);
+}
+
+static void h_run(struct conn *c)
+{
+	const char *name = json_string_value(json_object_get(c->body, "name"));
+	json_t *create = json_object_get(c->body, "create");
+	struct sbx_sandbox *sb = name ? sbx_sandbox_find(c->d, name) : NULL;
+	sbx_err err = SBX_ERR_INIT;
+
+	if (!name || !json_is_object(create)) {
+		respond_errf(c, SBX_E_INVALID, "run needs a name and a create request");
+		return;
+	}
+	if (sb && strcmp(sb->name, name) != 0)
+		sb = NULL; /* an id prefix is not a name here */
+	if (sb && json_is_true(json_object_get(c->body, "workspaces_given")) &&
+	    !same_workspaces(sb, json_object_get(create, "workspaces"))) {
+		respond_errf(c, SBX_E_CONFLICT,
+			     "sandbox '%s' already exists with other workspaces: choose another name with --name, or "
+			     "remove it (`sbx rm %s`)", name, name);
+		return;
+	}
+	if (!sb) {
+		json_object_set_new(create, "name", json_string(name));
+		if (create_from(c, create, &sb, &err) < 0) {
+			respond_err(c, &err);
+			return;
+		}
+	}
+	c->run_rm = json_is_true(json_object_get(c->body, "rm"));
+	struct sbx_waiter *w = wait_on(c, run_started_cb);
+	if (w)
+		sbx_sandbox_start(sb, w);
 }
 
 /* One line from an exec client: {"signal": N} or {"resize": [rows, cols]}. */
@@ -746,6 +856,8 @@ static void route(struct conn *c)
 	}
 	if (strcmp(p, "/v1/prune") == 0 && strcmp(m, "POST") == 0)
 		return h_prune(c);
+	if (strcmp(p, "/v1/run") == 0 && strcmp(m, "POST") == 0)
+		return h_run(c);
 	if (strcmp(p, "/v1/diagnose") == 0 && strcmp(m, "GET") == 0)
 		return h_diagnose(c);
 	if (strcmp(p, "/v1/shutdown") == 0 && strcmp(m, "POST") == 0) {

@@ -33,6 +33,7 @@
 
 #include "cleanup.h"
 #include "daemon.h"
+#include "fdpass.h"
 #include "kcompat.h"
 #include "log.h"
 #include "util.h"
@@ -269,14 +270,18 @@ static int release_init(struct init_handle *h, sbx_err *err)
  * spare is prepared in the background. The cgroup move is done by a short-lived helper process
  * so that the daemon's loop never waits for it. */
 
-#define SPARE_TARGET 1
+/* One spare of each kind: a generic one for any sandbox, and one that also has the system part
+ * of an ephemeral sandbox (`run --rm`), which is then ready after a few more mounts. */
+static const enum sbx_presetup spare_kinds[] = {SBX_PRESETUP_GENERIC, SBX_PRESETUP_EPHEMERAL};
 
 struct spare {
 	struct sbx_daemon *d;
+	enum sbx_presetup kind;
+	uint64_t etc_gen; /* the /etc generation its system part was built from */
 	struct init_handle h;
 	char name[40];
 	pid_t helper;
-	int helper_pidfd;
+	int helper_sock; /* the helper reports the prepared init here */
 	bool ready;
 	struct spare *next;
 };
@@ -285,6 +290,8 @@ static struct spare *spares;
 static bool refill_scheduled;
 static bool spares_disabled;
 
+static void schedule_refill(struct sbx_daemon *d);
+
 static void spare_free(struct sbx_daemon *d, struct spare *s, bool destroy)
 {
 	sbx_err err = SBX_ERR_INIT;
@@ -292,11 +299,14 @@ static void spare_free(struct sbx_daemon *d, struct spare *s, bool destroy)
 
 	if (s->h.pidfd >= 0)
 		sbx_loop_del(d->loop, s->h.pidfd);
-	if (s->helper_pidfd >= 0) {
-		sbx_loop_del(d->loop, s->helper_pidfd);
-		sbx_pidfd_send_signal(s->helper_pidfd, SIGKILL, NULL, 0);
+	if (s->helper_sock >= 0) {
+		sbx_loop_del(d->loop, s->helper_sock);
+		close_and_reset(s->helper_sock);
+	}
+	if (s->helper > 0) {
+		kill(s->helper, SIGKILL);
 		waitpid(s->helper, NULL, 0);
-		close_and_reset(s->helper_pidfd);
+		s->helper = 0;
 	}
 	if (destroy) {
 		handle_kill(&s->h);
@@ -314,31 +324,77 @@ static void spare_free(struct sbx_daemon *d, struct spare *s, bool destroy)
 	free(s);
 }
 
-static void schedule_refill(struct sbx_daemon *d);
-
-/* A spare's init died before anyone claimed it (or its helper failed): drop it. */
+/* A spare's init died before anyone claimed it: drop it. */
 static void spare_died(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	struct spare *s = ud;
-	struct sbx_daemon *d = s->d;
 
 	log_warn("spare %s ended before use", s->name);
-	spare_free(d, s, true);
+	spare_free(s->d, s, true);
 }
 
-static void helper_done(struct sbx_loop *loop, int fd, unsigned events, void *ud)
+/* Runs in the helper: everything slow about preparing an init (cgroup creation, clone3 into
+ * new namespaces, the id maps, the cgroup v1 move), so that the daemon's loop never waits for
+ * it. The init ends up as the daemon's child all the same: the daemon is a child subreaper and
+ * the helper exits as soon as it has handed over the init's pidfd and control socket. */
+static void __attribute__((noreturn)) helper_main(struct sbx_daemon *d, struct spare *s, int sock)
+{
+	struct init_handle h;
+	sbx_err err = SBX_ERR_INIT;
+	char msg[512];
+	int fds[2];
+
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
+	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0)
+		goto fail;
+	if (spawn_init(d, sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE ? s->name : NULL, s->name, &h, &err) < 0)
+		goto fail;
+	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_V1 && sbx_cgroup_attach(d->cg, s->name, h.pid, &err) < 0)
+		goto fail;
+	if (release_init(&h, &err) < 0)
+		goto fail;
+	fds[0] = h.pidfd;
+	fds[1] = h.ctl;
+	snprintf(msg, sizeof(msg), "ok %d", (int)h.pid);
+	_exit(sbx_send_fds(sock, msg, strlen(msg) + 1, fds, 2) < 0 ? 1 : 0);
+fail:
+	snprintf(msg, sizeof(msg), "error %s", err.msg);
+	(void)!write(sock, msg, strlen(msg) + 1);
+	_exit(1);
+}
+
+static void helper_reported(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	struct spare *s = ud;
 	struct sbx_daemon *d = s->d;
-	sbx_err err = SBX_ERR_INIT;
-	int ws = 0;
+	char msg[512] = "";
+	int fds[SBX_FDPASS_MAX];
+	size_t nfds = 0;
+	ssize_t n = sbx_recv_fds(fd, msg, sizeof(msg) - 1, fds, SBX_FDPASS_MAX, &nfds);
+	int pid = 0;
 
 	sbx_loop_del(loop, fd);
-	waitpid(s->helper, &ws, 0);
-	close_and_reset(s->helper_pidfd);
-	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || release_init(&s->h, &err) < 0) {
-		log_warn("spare %s: could not be prepared; starting sandboxes without spares", s->name);
+	close_and_reset(s->helper_sock);
+	waitpid(s->helper, NULL, 0);
+	s->helper = 0;
+	if (n <= 0 || nfds != 2 || sscanf(msg, "ok %d", &pid) != 1 || pid <= 0) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		log_warn("spare %s: %s; starting sandboxes without spares", s->name,
+			 n > 0 && strncmp(msg, "error ", 6) == 0 ? msg + 6 : "the helper failed");
 		spares_disabled = true;
+		spare_free(d, s, true);
+		return;
+	}
+	s->h = (struct init_handle){.pid = pid, .pidfd = fds[0], .ctl = fds[1], .sync = -1};
+	sbx_err err = SBX_ERR_INIT;
+	s->etc_gen = sbx_template_etc_generation();
+	if (sbx_template_generic_send(d, s->h.ctl, s->kind == SBX_PRESETUP_EPHEMERAL, &err) < 0) {
+		log_warn("spare %s: %s", s->name, err.msg);
+		spare_free(d, s, true);
+		return;
+	}
+	if (sbx_loop_add(d->loop, s->h.pidfd, SBX_EV_READ, spare_died, s) < 0) {
 		spare_free(d, s, true);
 		return;
 	}
@@ -349,61 +405,48 @@ static void refill(struct sbx_loop *loop, void *ud)
 {
 	struct sbx_daemon *d = ud;
 	struct spare *s;
-	sbx_err err = SBX_ERR_INIT;
 	size_t n = 0;
 	char hex[17];
+	int sp[2];
+
+	enum sbx_presetup kind = SBX_PRESETUP_NONE;
 
 	refill_scheduled = false;
-	for (s = spares; s; s = s->next)
-		n++;
-	if (n >= SPARE_TARGET || spares_disabled || d->shutting_down || d->userns_problem[0])
+	if (spares_disabled || d->shutting_down || d->userns_problem[0])
+		return;
+	for (size_t k = 0; k < SBX_ARRAY_LEN(spare_kinds) && kind == SBX_PRESETUP_NONE; k++) {
+		n = 0;
+		for (s = spares; s; s = s->next)
+			n += s->kind == spare_kinds[k];
+		if (n == 0)
+			kind = spare_kinds[k];
+	}
+	if (kind == SBX_PRESETUP_NONE)
 		return;
 	s = calloc(1, sizeof(*s));
-	if (!s || sbx_random_hex(hex, 8) < 0) {
+	if (!s || sbx_random_hex(hex, 8) < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		free(s);
 		return;
 	}
 	snprintf(s->name, sizeof(s->name), "spare-%s", hex);
-	s->helper_pidfd = -1;
-	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
-	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0) {
-		log_warn("spare: %s; starting sandboxes without spares", err.msg);
-		spares_disabled = true;
-		free(s);
-		return;
-	}
-	if (spawn_init(d, s->name, s->name, &s->h, &err) < 0) {
-		log_warn("spare: %s; starting sandboxes without spares", err.msg);
-		spares_disabled = true;
-		sbx_cgroup_destroy(d->cg, s->name, NULL);
-		free(s);
-		return;
-	}
 	s->d = d;
-	s->next = spares;
-	spares = s;
-	if (sbx_loop_add(d->loop, s->h.pidfd, SBX_EV_READ, spare_died, s) < 0) {
-		spare_free(d, s, true);
-		return;
-	}
-	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_V1) {
-		if (release_init(&s->h, &err) < 0) {
-			spare_free(d, s, true);
-			return;
-		}
-		s->ready = true;
-		return;
-	}
+	s->kind = kind;
+	s->h = (struct init_handle){.pid = 0, .pidfd = -1, .ctl = -1, .sync = -1};
 	s->helper = fork();
 	if (s->helper == 0) {
-		/* A child of the (single-threaded) daemon: the slow cgroup v1 move happens here. */
-		_exit(sbx_cgroup_attach(d->cg, s->name, s->h.pid, NULL) < 0 ? 1 : 0);
+		close(sp[0]);
+		helper_main(d, s, sp[1]);
 	}
-	if (s->helper < 0 || (s->helper_pidfd = sbx_pidfd_open(s->helper, 0)) < 0 ||
-	    sbx_loop_add(d->loop, s->helper_pidfd, SBX_EV_READ, helper_done, s) < 0) {
+	close(sp[1]);
+	s->helper_sock = sp[0];
+	s->next = spares;
+	spares = s;
+	if (s->helper < 0 || sbx_loop_add(d->loop, s->helper_sock, SBX_EV_READ, helper_reported, s) < 0) {
+		s->helper = 0;
 		spare_free(d, s, true);
 		return;
 	}
+	schedule_refill(d); /* the other kind, if it is missing too */
 }
 
 static void schedule_refill(struct sbx_daemon *d)
@@ -413,10 +456,25 @@ static void schedule_refill(struct sbx_daemon *d)
 	refill_scheduled = sbx_loop_timer(d->loop, 0, refill, d) != 0;
 }
 
-static struct spare *take_spare(void)
+/* The best ready spare for a sandbox: the ephemeral kind for an ephemeral sandbox (unless /etc
+ * changed since it was prepared: then it is thrown away), the generic kind otherwise. */
+static struct spare *take_spare(struct sbx_daemon *d, bool ephemeral)
 {
-	for (struct spare *s = spares; s; s = s->next)
-		if (s->ready)
+	struct spare *s, *next;
+
+	if (ephemeral) {
+		for (s = spares; s; s = next) {
+			next = s->next;
+			if (!s->ready || s->kind != SBX_PRESETUP_EPHEMERAL)
+				continue;
+			if (s->etc_gen == sbx_template_etc_generation())
+				return s;
+			spare_free(d, s, true);
+			schedule_refill(d);
+		}
+	}
+	for (s = spares; s; s = s->next)
+		if (s->ready && s->kind == SBX_PRESETUP_GENERIC)
 			return s;
 	return NULL;
 }
@@ -463,6 +521,7 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 	struct init_handle h;
 	struct spare *s;
 	char from[PATH_MAX], to[PATH_MAX];
+	enum sbx_presetup done = SBX_PRESETUP_NONE;
 
 	if (ns_probe(d, err->msg, sizeof(err->msg)) < 0) {
 		err->code = SBX_E_UNSUPPORTED;
@@ -472,7 +531,8 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 		return -1;
 	if (sbx_template_prepare_dirs(sb, err) < 0)
 		return -1;
-	if ((s = take_spare())) {
+	if ((s = take_spare(d, sb->spec.ephemeral))) {
+		log_debug("sandbox %s: using spare %s (kind %d)", sb->name, s->name, (int)s->kind);
 		/* Claim the spare: it becomes this sandbox (cgroup, socket), with its limits. */
 		h = s->h;
 		s->h = (struct init_handle){.pid = 0, .pidfd = -1, .ctl = -1, .sync = -1};
@@ -488,9 +548,10 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 		}
 		if (socket_path_for(d, s->name, from, sizeof(from)) == 0 && socket_path(sb, to, sizeof(to)) == 0)
 			rename(from, to);
+		done = s->kind;
 		spare_free(d, s, false);
 		schedule_refill(d);
-		if (sbx_cgroup_set_limits(d->cg, sb->id, &lim, err) < 0) {
+		if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE && sbx_cgroup_set_limits(d->cg, sb->id, &lim, err) < 0) {
 			sbx_err_wrap(err, "limits for sandbox '%s'", sb->name);
 			goto fail_child;
 		}
@@ -512,7 +573,7 @@ static int ns_launch(struct sbx_sandbox *sb, sbx_err *err)
 	sb->pidfd = h.pidfd;
 	sb->ctl = h.ctl;
 	h.pidfd = h.ctl = -1;
-	if (sbx_template_host_send(sb, sb->ctl, err) < 0 || sbx_sandbox_attach_init(sb, err) < 0) {
+	if (sbx_template_host_send(sb, sb->ctl, done, err) < 0 || sbx_sandbox_attach_init(sb, err) < 0) {
 		h.pid = sb->init_pid;
 		h.pidfd = sb->pidfd;
 		h.ctl = sb->ctl;

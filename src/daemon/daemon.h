@@ -79,6 +79,7 @@ struct sbx_exec {
 	bool started;
 	bool tty;
 	bool detached;
+	bool rm_on_exit; /* `run --rm`: the sandbox goes when this process ends */
 	/* Callbacks to the requester (NULL once it has gone away). Exactly one of them ends the
 	 * exec: on_started with an error, or on_exit; the record is freed right after by
 	 * sandbox.c, which owns it once sbx_sandbox_exec has succeeded. */
@@ -167,6 +168,12 @@ int sbx_sandbox_create(struct sbx_daemon *d, const char *name, const char *agent
 void sbx_sandbox_start(struct sbx_sandbox *sb, struct sbx_waiter *w);
 /* Stop; cb runs when every process is gone. */
 void sbx_sandbox_stop(struct sbx_sandbox *sb, uint32_t grace_ms, struct sbx_waiter *w);
+/* Forget a sandbox at once (its name is free, its row gone) and finish stopping it and removing
+ * what it left on the host in the background: how `run --rm` ends. */
+void sbx_sandbox_discard(struct sbx_sandbox *sb);
+/* Remove host leftovers (cgroups, directories, sockets) of sandboxes the store does not know,
+ * e.g. from a daemon that died while discarding one. */
+void sbx_sandboxes_sweep(struct sbx_daemon *d);
 /* Remove a stopped sandbox and everything it left on the host. */
 int sbx_sandbox_remove(struct sbx_sandbox *sb, sbx_err *err);
 /* Start a process; ex->on_started is called once, then ex->on_exit once. */
@@ -188,7 +195,19 @@ void sbx_waiter_cancel(struct sbx_waiter *w);
 
 /* ---- template.c: the filesystem view of the "host" template ---- */
 struct sbx_setup_plan;
-int sbx_template_host_send(struct sbx_sandbox *sb, int ctl, sbx_err *err);
+/* How much of the view an init prepared ahead of time already has. */
+enum sbx_presetup {
+	SBX_PRESETUP_NONE,      /* nothing */
+	SBX_PRESETUP_GENERIC,   /* fresh /tmp, /run, /dev, /proc, /sys and the seccomp filter */
+	SBX_PRESETUP_EPHEMERAL, /* that, and the system part of an ephemeral sandbox */
+};
+/* Sends the sandbox-independent part, optionally with an ephemeral sandbox's system part. */
+int sbx_template_generic_send(struct sbx_daemon *d, int ctl, bool ephemeral_system, sbx_err *err);
+/* Sends the rest of a sandbox's view, given what the init has already. */
+int sbx_template_host_send(struct sbx_sandbox *sb, int ctl, enum sbx_presetup done, sbx_err *err);
+/* Changes whenever the list of hidden /etc entries may have changed (a prepared system part
+ * from an older generation must not be used). */
+uint64_t sbx_template_etc_generation(void);
 /* Create the persistent directories (home, layers) with the right owners. */
 int sbx_template_prepare_dirs(struct sbx_sandbox *sb, sbx_err *err);
 

@@ -176,6 +176,9 @@ int main(int argc, char **argv)
 		return 74;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Sandbox inits prepared ahead by helper processes become our children when the helper
+	 * exits; we reap them like the ones we clone ourselves. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -183,7 +186,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	if (setup(d, &err) < 0 || sbx_sandboxes_load(d, &err) < 0 || sbx_backend_ns.prepare(d, &err) < 0 ||
+	if (setup(d, &err) < 0 || sbx_sandboxes_load(d, &err) < 0 || (sbx_sandboxes_sweep(d), 0) ||
+	    sbx_backend_ns.prepare(d, &err) < 0 ||
 	    sbx_api_listen(d, &err) < 0 ||
 	    sbx_loop_add(d->loop, sfd, SBX_EV_READ, sig_cb, d) < 0) {
 		log_error("cannot start: %s", err.msg);

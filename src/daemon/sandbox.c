@@ -8,6 +8,7 @@
  * A start that fails leaves nothing running: init is killed, its cgroup emptied and removed.
  * Init's death, for whatever reason, is noticed through its pidfd and ends every exec. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -143,6 +144,8 @@ int sbx_sandbox_persist(struct sbx_sandbox *sb, sbx_err *err)
 	struct sbx_sandbox_row r;
 	int ret;
 
+	if (sb->removed || sb->spec.ephemeral)
+		return 0; /* discarded, or never stored: an ephemeral sandbox lives in memory only */
 	fill_row(sb, &r);
 	ret = sbx_store_sandbox_update(sb->d->store, &r, err);
 	free(r.spec_json);
@@ -250,9 +253,14 @@ int sbx_sandbox_create(struct sbx_daemon *d, const char *name, const char *agent
 		sandbox_free(sb);
 		return -1;
 	}
-	fill_row(sb, &r);
-	int rc = sbx_store_sandbox_insert(d->store, &r, err);
-	free(r.spec_json);
+	/* An ephemeral sandbox (`run --rm`) is not stored: if the daemon dies, the next one finds
+	 * its cgroup without a row and removes it, which is what --rm asked for anyway. */
+	int rc = 0;
+	if (!sb->spec.ephemeral) {
+		fill_row(sb, &r);
+		rc = sbx_store_sandbox_insert(d->store, &r, err);
+		free(r.spec_json);
+	}
 	if (rc < 0) {
 		sbx_idmap_rm_rf(&d->idmap, sb->dir, &(sbx_err){0});
 		sandbox_free(sb);
@@ -358,6 +366,8 @@ static void exec_finish(struct sbx_exec *ex, int wstatus)
 	} else if (ex->on_exit) {
 		ex->on_exit(ex, wstatus);
 	}
+	if (ex->rm_on_exit && !ex->sb->removed)
+		sbx_sandbox_discard(ex->sb);
 	/* Whatever a detached process wrote before it ended belongs in its log. */
 	exec_drain(ex, ex->out_fd);
 	exec_drain(ex, ex->err_fd);
@@ -561,6 +571,8 @@ static void exec_failed(struct sbx_sandbox *sb, const struct sbx_msg_hdr *h, str
 	exec_unlink(ex);
 	if (ex->on_started)
 		ex->on_started(ex, NULL, 0, 0, &err);
+	if (ex->rm_on_exit && !ex->sb->removed)
+		sbx_sandbox_discard(ex->sb);
 	exec_close_log(ex);
 	free(ex);
 }
@@ -833,6 +845,47 @@ static void sandbox_free_later(struct sbx_loop *loop, void *ud)
 	sandbox_free(ud);
 }
 
+static void discard_stopped(void *ud, struct sbx_sandbox *sb, const sbx_err *unused)
+{
+	sbx_err err = SBX_ERR_INIT;
+
+	if (sb->backend->destroy(sb, &err) < 0)
+		log_error("sandbox %s: %s (left over until the next daemon start)", sb->name, err.msg);
+	log_info("sandbox %s (%s) removed", sb->name, sb->id);
+	if (!sbx_loop_timer(sb->d->loop, 0, sandbox_free_later, sb))
+		log_warn("sandbox %s: out of memory; its record is leaked", sb->name);
+}
+
+static void discard_continue(struct sbx_loop *loop, void *ud)
+{
+	struct sbx_sandbox *sb = ud;
+	struct sbx_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		if (sb->pidfd >= 0)
+			sbx_pidfd_send_signal(sb->pidfd, SIGKILL, NULL, 0);
+		return; /* init_gone will not find a waiter; the sweep at the next start cleans up */
+	}
+	w->cb = discard_stopped;
+	sbx_sandbox_stop(sb, 0, w);
+}
+
+void sbx_sandbox_discard(struct sbx_sandbox *sb)
+{
+	struct sbx_daemon *d = sb->d;
+	sbx_err err = SBX_ERR_INIT;
+
+	if (sb->removed)
+		return;
+	if (!sb->spec.ephemeral && sbx_store_sandbox_delete(d->store, sb->id, &err) < 0)
+		log_error("sandbox %s: %s", sb->name, err.msg);
+	unlink_sandbox(d, sb);
+	sb->removed = true;
+	/* Not from inside the callback that ended the exec: stop and clean up on the next turn. */
+	if (!sbx_loop_timer(d->loop, 0, discard_continue, sb))
+		discard_continue(d->loop, sb);
+}
+
 int sbx_sandbox_remove(struct sbx_sandbox *sb, sbx_err *err)
 {
 	struct sbx_daemon *d = sb->d;
@@ -937,4 +990,84 @@ static void load_row(void *ud, const struct sbx_sandbox_row *r)
 int sbx_sandboxes_load(struct sbx_daemon *d, sbx_err *err)
 {
 	return sbx_store_sandbox_each(d->store, load_row, d, err);
+}
+
+/* ---- leftovers ---- */
+
+static bool known_id(struct sbx_daemon *d, const char *id)
+{
+	for (struct sbx_sandbox *sb = d->sandboxes; sb; sb = sb->next)
+		if (strcmp(sb->id, id) == 0)
+			return true;
+	return false;
+}
+
+static bool looks_like_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+struct sweep {
+	struct sbx_daemon *d;
+	char names[64][40];
+	size_t n;
+};
+
+static void sweep_cgroup(void *ud, const char *name)
+{
+	struct sweep *w = ud;
+
+	if (looks_like_id(name) && !known_id(w->d, name) && w->n < SBX_ARRAY_LEN(w->names))
+		sbx_strlcpy(w->names[w->n++], name, sizeof(w->names[0]));
+}
+
+void sbx_sandboxes_sweep(struct sbx_daemon *d)
+{
+	struct sweep *w = calloc(1, sizeof(*w));
+	char path[PATH_MAX];
+	DIR *dp;
+	struct dirent *de;
+	sbx_err err = SBX_ERR_INIT;
+
+	if (!w)
+		return;
+	w->d = d;
+	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE)
+		sbx_cgroup_list(d->cg, sweep_cgroup, w);
+	for (size_t i = 0; i < w->n; i++) {
+		log_warn("removing the cgroup of unknown sandbox %s", w->names[i]);
+		sbx_cgroup_kill(d->cg, w->names[i], NULL);
+		sbx_cgroup_destroy(d->cg, w->names[i], NULL);
+	}
+	free(w);
+	if ((dp = opendir(d->paths.sandboxes_dir))) {
+		while ((de = readdir(dp))) {
+			if (!looks_like_id(de->d_name) || known_id(d, de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", d->paths.sandboxes_dir, de->d_name);
+			log_warn("removing %s, left by a sandbox that no longer exists", path);
+			if (sbx_idmap_rm_rf(&d->idmap, path, &err) < 0)
+				log_warn("%s", err.msg);
+		}
+		closedir(dp);
+	}
+	snprintf(path, sizeof(path), "%s/sandboxes", d->paths.runtime_dir);
+	if ((dp = opendir(path))) {
+		while ((de = readdir(dp))) {
+			char id[64];
+			if (!sbx_str_has_suffix(de->d_name, ".sock") || strlen(de->d_name) >= sizeof(id))
+				continue;
+			snprintf(id, sizeof(id), "%.*s", (int)(strlen(de->d_name) - 5), de->d_name);
+			if (looks_like_id(id) && !known_id(d, id))
+				unlinkat(dirfd(dp), de->d_name, 0);
+		}
+		closedir(dp);
+	}
 }

@@ -279,11 +279,13 @@ struct etc_cache {
 	int ifd; /* inotify, -1 when the list is not valid */
 };
 static struct etc_cache etc_cache = {.ifd = -1};
+static uint64_t etc_generation; /* changes whenever the list may have changed */
 
 #define ETC_WATCH (IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static void etc_cache_drop(void)
 {
+	etc_generation++;
 	for (size_t i = 0; i < etc_cache.n; i++)
 		free(etc_cache.paths[i]);
 	etc_cache.n = 0;
@@ -342,7 +344,8 @@ static int etc_walk(const char *dir, int depth, int ifd, size_t *count)
 	return r;
 }
 
-static int etc_secrets(struct sbx_setup_plan *p, size_t *count)
+/* Reads pending events: anything at all means the list may be stale. */
+static void etc_check(void)
 {
 	char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
@@ -351,6 +354,18 @@ static int etc_secrets(struct sbx_setup_plan *p, size_t *count)
 		if (n != -1 || errno != EAGAIN)
 			etc_cache_drop(); /* something changed (or the watch broke): walk again */
 	}
+}
+
+uint64_t sbx_template_etc_generation(void)
+{
+	etc_check();
+	/* Without a watch the list is recomputed every time: never equal to an earlier one. */
+	return etc_cache.ifd >= 0 ? etc_generation : ++etc_generation;
+}
+
+static int etc_secrets(struct sbx_setup_plan *p, size_t *count)
+{
+	etc_check();
 	if (etc_cache.ifd < 0) {
 		size_t seen = 0;
 		int ifd;
@@ -541,19 +556,61 @@ static int state_bind(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	return 0;
 }
 
-static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
+/* The part of the view that is the same for every sandbox: sent to an init prepared ahead of
+ * time (a spare) before any sandbox claims it. */
+static int build_generic(struct sbx_daemon *d, struct sbx_setup_plan *p, sbx_err *err)
+{
+	if (plan_new_packet(p) < 0)
+		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+	/* Fresh every start. */
+	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/tmp", .mode = 01777, .size = 4ULL << 30)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/run", .mode = 0755, .size = 64ULL << 20)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_DIR, .dest = "/run/lock", .mode = 01777)) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_DEV, .dest = "/dev")) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_PROC, .dest = "/proc")) < 0)
+		goto e2big;
+	static const char *const proc_hidden[] = {"/proc/kcore",        "/proc/keys",      "/proc/key-users",
+						  "/proc/timer_list",   "/proc/sched_debug", "/proc/latency_stats",
+						  "/proc/kallsyms",     "/proc/kpagecount",  "/proc/kpageflags",
+						  "/proc/kpagecgroup",  "/proc/acpi",        "/proc/scsi",
+						  "/proc/sysrq-trigger", "/proc/config.gz",  "/proc/vmallocinfo"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_hidden); i++)
+		if (plan_op(p, OP(.kind = SBX_OP_MASK, .dest = proc_hidden[i])) < 0)
+			goto e2big;
+	static const char *const proc_ro[] = {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_ro); i++)
+		if (plan_op(p, OP(.kind = SBX_OP_REMOUNT, .dest = proc_ro[i],
+				  .flags = SBX_OPF_RO | SBX_OPF_NOSUID | SBX_OPF_NODEV | SBX_OPF_NOEXEC |
+					   SBX_OPF_OPTIONAL | SBX_OPF_RECURSIVE)) < 0)
+			goto e2big;
+	if (plan_op(p, OP(.kind = SBX_OP_SYSFS, .dest = "/sys")) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_MASK, .dest = "/sys/firmware")) < 0)
+		goto e2big;
+
+	/* Hardening for every process sbx starts inside. */
+	if (plan_room(p, false) < 0 || sbx_msg_put(cur(p), SBX_A_BPF, d->bpf.insns, (uint32_t)(d->bpf.len * 8)) < 0)
+		goto e2big;
+	if (sbx_msg_put_u32(cur(p), SBX_A_LANDLOCK_MIN_ABI, 1) < 0 || sbx_msg_put_u32(cur(p), SBX_A_NOFILE, 65536) < 0 ||
+	    sbx_msg_put_u32(cur(p), SBX_A_LOOPBACK, 1) < 0)
+		goto e2big;
+	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE &&
+	    sbx_msg_put_u32(cur(p), SBX_A_RLIMIT_NPROC, SBX_DEFAULT_PIDS) < 0)
+		goto e2big;
+	return 0;
+e2big:
+	return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox plan is too large (or out of memory)");
+}
+
+/* The system part of a sandbox's view: /usr, /etc, /var, /opt, the homes, and the account
+ * files. For an ephemeral sandbox it depends on nothing but the host, so a spare can have it
+ * before any sandbox claims it. */
+static int build_system(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 {
 	struct sbx_daemon *d = sb->d;
 	struct stat st;
 	size_t nsecrets = 0;
 	sbx_buf text;
 	int r = 0;
-
-	if (plan_new_packet(p) < 0)
-		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
-	if (plan_str(p, SBX_A_HOSTNAME, sb->name) < 0 || plan_str(p, SBX_A_SANDBOX_ID, sb->id) < 0 ||
-	    sbx_msg_put_u32(cur(p), SBX_A_LOOPBACK, 1) < 0)
-		goto e2big;
 
 	if (sb->spec.ephemeral && scratch_ops(sb, p) < 0)
 		goto e2big;
@@ -605,30 +662,45 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 				goto e2big;
 	}
 
-	/* Fresh every start. */
-	if (plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/tmp", .mode = 01777, .size = 4ULL << 30)) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_TMPFS, .dest = "/run", .mode = 0755, .size = 64ULL << 20)) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_DIR, .dest = "/run/lock", .mode = 01777)) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_DEV, .dest = "/dev")) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_PROC, .dest = "/proc")) < 0)
+	/* Account files, written into the /etc layer (editable by root inside). */
+	sbx_buf_init(&text, 1 << 20);
+	if (filtered_accounts("/etc/passwd", false, &text) < 0 ||
+	    plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/passwd", .mode = 0644, .data = text.data,
+			  .data_len = text.len)) < 0)
+		r = -1;
+	sbx_buf_reset(&text);
+	if (!r && (filtered_accounts("/etc/group", true, &text) < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/group", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_reset(&text);
+	/* No resolver yet: the sandbox has no network until the egress proxy provides one. */
+	if (!r && (sbx_buf_printf(&text, "# sbx: names are resolved by the sbx egress proxy\n") < 0 ||
+		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/resolv.conf", .mode = 0644, .data = text.data,
+				 .data_len = text.len)) < 0))
+		r = -1;
+	sbx_buf_free(&text);
+	if (r < 0)
 		goto e2big;
-	static const char *const proc_hidden[] = {"/proc/kcore",        "/proc/keys",      "/proc/key-users",
-						  "/proc/timer_list",   "/proc/sched_debug", "/proc/latency_stats",
-						  "/proc/kallsyms",     "/proc/kpagecount",  "/proc/kpageflags",
-						  "/proc/kpagecgroup",  "/proc/acpi",        "/proc/scsi",
-						  "/proc/sysrq-trigger", "/proc/config.gz",  "/proc/vmallocinfo"};
-	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_hidden); i++)
-		if (plan_op(p, OP(.kind = SBX_OP_MASK, .dest = proc_hidden[i])) < 0)
-			goto e2big;
-	static const char *const proc_ro[] = {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"};
-	for (size_t i = 0; i < SBX_ARRAY_LEN(proc_ro); i++)
-		if (plan_op(p, OP(.kind = SBX_OP_REMOUNT, .dest = proc_ro[i],
-				  .flags = SBX_OPF_RO | SBX_OPF_NOSUID | SBX_OPF_NODEV | SBX_OPF_NOEXEC |
-					   SBX_OPF_OPTIONAL | SBX_OPF_RECURSIVE)) < 0)
-			goto e2big;
-	if (plan_op(p, OP(.kind = SBX_OP_SYSFS, .dest = "/sys")) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_MASK, .dest = "/sys/firmware")) < 0)
+	log_debug("%zu hidden /etc entries", nsecrets);
+	return 0;
+e2big:
+	return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox plan is too large (or out of memory)");
+}
+
+/* What belongs to this sandbox alone: its name, its workspaces, its write permissions. */
+static int build_specific(struct sbx_sandbox *sb, struct sbx_setup_plan *p, bool system_sent, sbx_err *err)
+{
+	struct sbx_daemon *d = sb->d;
+	sbx_buf text;
+	int r = 0;
+
+	if (plan_new_packet(p) < 0)
+		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+	if (plan_str(p, SBX_A_HOSTNAME, sb->name) < 0 || plan_str(p, SBX_A_SANDBOX_ID, sb->id) < 0)
 		goto e2big;
+	if (!system_sent && build_system(sb, p, err) < 0)
+		return -1;
 
 	/* Workspaces, at the same absolute path. */
 	for (size_t i = 0; i < sb->spec.nws; i++) {
@@ -650,18 +722,8 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 			goto e2big;
 	}
 
-	/* Identity files, written into the /etc layer (editable by root inside). */
+	/* The sandbox's name in /etc. */
 	sbx_buf_init(&text, 1 << 20);
-	if (filtered_accounts("/etc/passwd", false, &text) < 0 ||
-	    plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/passwd", .mode = 0644, .data = text.data,
-			  .data_len = text.len)) < 0)
-		r = -1;
-	sbx_buf_reset(&text);
-	if (!r && (filtered_accounts("/etc/group", true, &text) < 0 ||
-		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/group", .mode = 0644, .data = text.data,
-				 .data_len = text.len)) < 0))
-		r = -1;
-	sbx_buf_reset(&text);
 	if (!r && (sbx_buf_printf(&text, "%s\n", sb->name) < 0 ||
 		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/hostname", .mode = 0644, .data = text.data,
 				 .data_len = text.len)) < 0))
@@ -672,19 +734,11 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/hosts", .mode = 0644, .data = text.data,
 				 .data_len = text.len)) < 0))
 		r = -1;
-	sbx_buf_reset(&text);
-	/* No resolver yet: the sandbox has no network until the egress proxy provides one. */
-	if (!r && (sbx_buf_printf(&text, "# sbx: names are resolved by the sbx egress proxy\n") < 0 ||
-		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/resolv.conf", .mode = 0644, .data = text.data,
-				 .data_len = text.len)) < 0))
-		r = -1;
 	sbx_buf_free(&text);
 	if (r < 0)
 		goto e2big;
 
-	/* Hardening for every process sbx starts inside. */
-	if (plan_room(p, false) < 0 || sbx_msg_put(cur(p), SBX_A_BPF, d->bpf.insns, (uint32_t)(d->bpf.len * 8)) < 0)
-		goto e2big;
+	/* Writes confined to the writable places (Landlock). */
 	const char *rw[] = {"/tmp", "/var", "/opt", "/usr", "/etc", "/run", "/home/agent", "/dev/shm", "/proc"};
 	for (size_t i = 0; i < SBX_ARRAY_LEN(rw); i++)
 		if (plan_str(p, SBX_A_LANDLOCK_RW, rw[i]) < 0)
@@ -698,41 +752,63 @@ static int build(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
 	for (size_t i = 0; i < SBX_ARRAY_LEN(dev); i++)
 		if (plan_str(p, SBX_A_LANDLOCK_DEV, dev[i]) < 0)
 			goto e2big;
-	if (sbx_msg_put_u32(cur(p), SBX_A_LANDLOCK_MIN_ABI, 1) < 0 || sbx_msg_put_u32(cur(p), SBX_A_NOFILE, 65536) < 0)
+	if (sb->spec.pids && sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE &&
+	    sbx_msg_put_u32(cur(p), SBX_A_RLIMIT_NPROC, sb->spec.pids) < 0)
 		goto e2big;
-	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE) {
-		/* Without a cgroup the process limit falls back to RLIMIT_NPROC of the agent's uid. */
-		uint32_t pids = sb->spec.pids ? sb->spec.pids : SBX_DEFAULT_PIDS;
-		if (sbx_msg_put_u32(cur(p), SBX_A_RLIMIT_NPROC, pids) < 0)
-			goto e2big;
-	}
-	log_debug("sandbox %s: %zu setup packets, %zu mount fds, %zu hidden /etc entries", sb->name, p->npkts,
-		  p->total_fds, nsecrets);
+	log_debug("sandbox %s: %zu setup packets, %zu mount fds", sb->name, p->npkts, p->total_fds);
 	return 0;
 e2big:
 	return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox plan is too large (or out of memory)");
 }
 
-int sbx_template_host_send(struct sbx_sandbox *sb, int ctl, sbx_err *err)
+/* Sends a plan's packets; every packet says "more follows" unless final and it is the last. */
+static int send_plan(struct sbx_setup_plan *p, int ctl, bool final, sbx_err *err)
+{
+	for (size_t i = 0; i < p->npkts; i++) {
+		struct sbx_msg_hdr h;
+		memcpy(&h, p->pkts[i].data, sizeof(h));
+		h.flags = (final && i + 1 == p->npkts) ? 0 : 1;
+		memcpy(p->pkts[i].data, &h, sizeof(h));
+		if (sbx_msg_finish(&p->pkts[i]) < 0 || sbx_msg_send(ctl, &p->pkts[i], p->pkt_fds[i], p->pkt_nfds[i]) < 0)
+			return sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot send the setup to the sandbox");
+	}
+	return 0;
+}
+
+int sbx_template_generic_send(struct sbx_daemon *d, int ctl, bool ephemeral_system, sbx_err *err)
+{
+	struct sbx_setup_plan *p = calloc(1, sizeof(*p));
+	struct sbx_sandbox *proto = calloc(1, sizeof(*proto));
+	int r = -1;
+
+	if (!p || !proto) {
+		free(p);
+		free(proto);
+		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+	}
+	/* The system part of an ephemeral sandbox names nothing of the sandbox itself. */
+	proto->d = d;
+	proto->spec.ephemeral = true;
+	if (build_generic(d, p, err) == 0 && (!ephemeral_system || build_system(proto, p, err) == 0) &&
+	    send_plan(p, ctl, false, err) == 0)
+		r = 0;
+	plan_free(p);
+	free(p);
+	free(proto);
+	return r;
+}
+
+int sbx_template_host_send(struct sbx_sandbox *sb, int ctl, enum sbx_presetup done, sbx_err *err)
 {
 	struct sbx_setup_plan *p = calloc(1, sizeof(*p));
 	int r = -1;
 
 	if (!p)
 		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
-	if (build(sb, p, err) < 0)
+	if (done == SBX_PRESETUP_NONE && sbx_template_generic_send(sb->d, ctl, false, err) < 0)
 		goto out;
-	for (size_t i = 0; i < p->npkts; i++) {
-		struct sbx_msg_hdr h;
-		memcpy(&h, p->pkts[i].data, sizeof(h));
-		h.flags = i + 1 < p->npkts ? 1 : 0;
-		memcpy(p->pkts[i].data, &h, sizeof(h));
-		if (sbx_msg_finish(&p->pkts[i]) < 0 ||
-		    sbx_msg_send(ctl, &p->pkts[i], p->pkt_fds[i], p->pkt_nfds[i]) < 0) {
-			sbx_err_sys(err, SBX_E_INTERNAL, errno, "cannot send the setup to the sandbox");
-			goto out;
-		}
-	}
+	if (build_specific(sb, p, done == SBX_PRESETUP_EPHEMERAL, err) < 0 || send_plan(p, ctl, true, err) < 0)
+		goto out;
 	r = 0;
 out:
 	plan_free(p);

@@ -321,6 +321,7 @@ static int handle_setup(const struct sbx_msg_hdr *h, struct sbx_attr_iter *it, i
 	st.pol.landlock_rw = st.landlock_rw;
 	st.pol.landlock_dev = st.landlock_dev;
 	st.ready = true;
+	prctl(PR_SET_NAME, "sbx-init", 0, 0, 0);
 	return 0;
 }
 
@@ -602,7 +603,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	prctl(PR_SET_NAME, "sbx-init", 0, 0, 0);
+	/* "sbx-spare" until a sandbox's setup is complete (prepared ahead, not a sandbox yet). */
+	prctl(PR_SET_NAME, "sbx-spare", 0, 0, 0);
 	umask(022); /* modes in the plan are meant literally; the daemon's 077 is not */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
