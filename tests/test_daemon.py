@@ -54,6 +54,10 @@ def test_dead_sandbox_is_cleaned_up_by_the_next_daemon(sbx):
     time.sleep(0.3)
     listing = sbx.json("ls", "--json")
     assert listing[0]["state"] == "stopped"
+    # A PID namespace takes a moment to tear down after its init is killed.
+    end = time.time() + 5
+    while sbx.sandbox_inits() and time.time() < end:
+        time.sleep(0.05)
     assert sbx.sandbox_inits() == []
     if sbx.mode == "root":
         for ctrl in ("memory", "pids"):

@@ -344,6 +344,7 @@ static void __attribute__((noreturn)) helper_main(struct sbx_daemon *d, struct s
 	char msg[512];
 	int fds[2];
 
+	prctl(PR_SET_NAME, "sbxd-helper", 0, 0, 0); /* not a daemon, for anyone counting them */
 	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
 	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0)
 		goto fail;
