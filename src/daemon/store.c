@@ -28,6 +28,38 @@ static const char *const migrations[] = {
 	"  error TEXT"
 	");"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+	/* 1 -> 2: the egress policy and the audit log */
+	"CREATE TABLE rules ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('allow', 'deny', 'review')),"
+	"  resource TEXT NOT NULL,"           /* one resource, as the user wrote it (normalised) */
+	"  method TEXT NOT NULL DEFAULT '',"  /* '' = any */
+	"  path TEXT NOT NULL DEFAULT '',"    /* glob, '' = any */
+	"  sandbox TEXT NOT NULL DEFAULT '',"  /* '' = global */
+	"  approvals INTEGER NOT NULL DEFAULT 1,"
+	"  timeout_ms INTEGER NOT NULL DEFAULT 0,"
+	"  source TEXT NOT NULL DEFAULT 'user',"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE UNIQUE INDEX rules_unique ON rules (kind, resource, method, path, sandbox);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"               /* ms since the epoch, when the attempt began */
+	"  sandbox TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"                /* forward | transparent | dns | network */
+	"  host TEXT NOT NULL DEFAULT '',"
+	"  port INTEGER NOT NULL DEFAULT 0,"
+	"  method TEXT NOT NULL DEFAULT '',"
+	"  url_path TEXT NOT NULL DEFAULT '',"
+	"  decision TEXT NOT NULL,"            /* allowed | denied | held | approved | refused | ... */
+	"  rule TEXT NOT NULL DEFAULT '',"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  bytes_up INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_down INTEGER NOT NULL DEFAULT 0,"
+	"  duration_ms INTEGER NOT NULL DEFAULT 0,"
+	"  status INTEGER NOT NULL DEFAULT 0"  /* upstream HTTP status where seen */
+	");"
+	"CREATE INDEX audit_sandbox_ts ON audit (sandbox, ts);",
 };
 
 static int db_fail(struct sbx_store *s, sbx_err *err, const char *what)

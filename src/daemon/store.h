@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-#define SBX_STORE_SCHEMA_VERSION 1
+#define SBX_STORE_SCHEMA_VERSION 2
 
 struct sbx_store;
 
