@@ -26,6 +26,8 @@ int cli_fail(const sbx_err *err);
 int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a JSON value on stdout (pretty) and a newline. */
 void cli_print_json(json_t *v);
+/* -e KEY=VALUE (or KEY: the host's value, skipped when unset) appended to a JSON array. */
+int cli_env_entry(json_t *arr, const char *kv, sbx_err *err);
 /* "3 minutes ago" style age of a ms timestamp. */
 void cli_age(long long ms, char *out, size_t n);
 /* Sends an exec-like request (exec, or run with its "exec" part) to path and attaches to the

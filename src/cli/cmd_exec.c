@@ -85,12 +85,11 @@ int cmd_exec(int argc, char **argv)
 		case 't': tty = true; break;
 		case 'd': detach = true; break;
 		case 'e': {
-			const char *eq = strchr(optarg, '=');
-			const char *host = eq ? NULL : getenv(optarg);
-			if (eq)
-				json_array_append_new(env, json_string(optarg));
-			else if (host)
-				json_array_append_new(env, json_sprintf("%s=%s", optarg, host));
+			sbx_err err = SBX_ERR_INIT;
+			if (cli_env_entry(env, optarg, &err) < 0) {
+				json_decref(env);
+				return cli_fail(&err);
+			}
 			break;
 		}
 		case 'u': user = optarg; break;

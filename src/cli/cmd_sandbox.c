@@ -33,6 +33,7 @@ struct sb_opts {
 	uint64_t memory;
 	uint32_t millicpus;
 	bool paths_given;
+	char resolved[96]; /* --name, or the default <agent>-<workspace dir> */
 };
 
 static void opts_free(struct sb_opts *o)
@@ -44,18 +45,7 @@ static void opts_free(struct sb_opts *o)
 
 static int add_env(struct sb_opts *o, const char *kv, sbx_err *err)
 {
-	const char *eq = strchr(kv, '=');
-
-	if (eq == kv)
-		return sbx_err_set(err, SBX_E_INVALID, "invalid environment entry '%s': use KEY=VALUE", kv);
-	if (!eq) {
-		const char *v = getenv(kv);
-		if (v)
-			json_array_append_new(o->env, json_sprintf("%s=%s", kv, v));
-		return 0;
-	}
-	json_array_append_new(o->env, json_string(kv));
-	return 0;
+	return cli_env_entry(o->env, kv, err);
 }
 
 /* KEY=VALUE lines; '#' comments and blank lines ignored; a bare KEY takes the host's value. */
@@ -119,6 +109,16 @@ static int add_workspace(struct sb_opts *o, const char *arg, sbx_err *err)
 	json_array_append_new(o->workspaces, json_pack("{s:s, s:b}", "path", real, "ro", ro));
 	o->paths_given = true;
 	return 0;
+}
+
+static void default_name(const struct sb_opts *o, char *out, size_t n)
+{
+	const char *path = json_string_value(json_object_get(json_array_get(o->workspaces, 0), "path"));
+	const char *base = path ? strrchr(path, '/') : NULL;
+	char frag[48];
+
+	sbx_name_sanitize(base && base[1] ? base + 1 : "root", frag, sizeof(frag));
+	snprintf(out, n, "%s-%s", o->agent, frag[0] ? frag : "workspace");
 }
 
 /* Options shared by run and create. Returns 0, or an exit code > 0. */
@@ -211,17 +211,16 @@ static int parse_sb_opts(int argc, char **argv, bool is_run, struct sb_opts *o)
 	if (o->isolation && strcmp(o->isolation, "auto") && strcmp(o->isolation, "ns") && strcmp(o->isolation, "vm") &&
 	    strcmp(o->isolation, "gvisor"))
 		return cli_usage(use, "unknown isolation '%s': use auto, ns, vm or gvisor", o->isolation);
+	if (o->name)
+		sbx_strlcpy(o->resolved, o->name, sizeof(o->resolved));
+	else
+		default_name(o, o->resolved, sizeof(o->resolved));
+	if (!sbx_name_valid(o->resolved)) {
+		sbx_err_set(&err, SBX_E_INVALID, "invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', "
+			    "starting with a letter or digit", o->resolved);
+		return cli_fail(&err);
+	}
 	return 0;
-}
-
-static void default_name(const struct sb_opts *o, char *out, size_t n)
-{
-	const char *path = json_string_value(json_object_get(json_array_get(o->workspaces, 0), "path"));
-	const char *base = path ? strrchr(path, '/') : NULL;
-	char frag[48];
-
-	sbx_name_sanitize(base && base[1] ? base + 1 : "root", frag, sizeof(frag));
-	snprintf(out, n, "%s-%s", o->agent, frag[0] ? frag : "workspace");
 }
 
 static json_t *create_body(const struct sb_opts *o, const char *name)
@@ -241,18 +240,13 @@ int cmd_create(int argc, char **argv)
 {
 	struct sb_opts o;
 	sbx_err err = SBX_ERR_INIT;
-	char name[96];
 	int r = parse_sb_opts(argc, argv, false, &o);
 
 	if (r) {
 		opts_free(&o);
 		return r < 0 ? 0 : r;
 	}
-	if (o.name)
-		sbx_strlcpy(name, o.name, sizeof(name));
-	else
-		default_name(&o, name, sizeof(name));
-	json_t *body = create_body(&o, name);
+	json_t *body = create_body(&o, o.resolved);
 	json_t *res = sbx_api("POST", "/v1/sandboxes", body, &err);
 	json_decref(body);
 	opts_free(&o);
@@ -266,23 +260,14 @@ int cmd_create(int argc, char **argv)
 int cmd_run(int argc, char **argv)
 {
 	struct sb_opts o;
-	sbx_err err = SBX_ERR_INIT;
-	char name[96];
+	const char *name;
 	int r = parse_sb_opts(argc, argv, true, &o);
 
 	if (r) {
 		opts_free(&o);
 		return r < 0 ? 0 : r;
 	}
-	if (o.name)
-		sbx_strlcpy(name, o.name, sizeof(name));
-	else
-		default_name(&o, name, sizeof(name));
-	if (!sbx_name_valid(name)) {
-		opts_free(&o);
-		sbx_err_set(&err, SBX_E_INVALID, "invalid sandbox name '%s': use letters, digits, '-', '_' or '.'", name);
-		return cli_fail(&err);
-	}
+	name = o.resolved;
 	/* One request: the daemon creates the sandbox if needed, starts it and runs the agent. */
 	json_t *create = create_body(&o, name);
 	if (o.rm)

@@ -61,6 +61,22 @@ void cli_print_json(json_t *v)
 	}
 }
 
+int cli_env_entry(json_t *arr, const char *kv, sbx_err *err)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (eq == kv || !*kv)
+		return sbx_err_set(err, SBX_E_INVALID, "invalid environment entry '%s': use KEY=VALUE", kv);
+	if (!eq) {
+		const char *v = getenv(kv);
+		if (v)
+			json_array_append_new(arr, json_sprintf("%s=%s", kv, v));
+		return 0;
+	}
+	json_array_append_new(arr, json_string(kv));
+	return 0;
+}
+
 void cli_age(long long ms, char *out, size_t n)
 {
 	long long now = (long long)time(NULL) * 1000, d = (now - ms) / 1000;
