@@ -153,8 +153,16 @@ class Sbx:
         return pids
 
     def sandbox_inits(self):
-        """Inits of this instance's sandboxes ("sbx-init"; spares prepared ahead are "sbx-spare")."""
-        return self.all_inits(names=("sbx-init",))
+        """Inits of this instance's sandboxes ("sbx-init"; spares prepared ahead are "sbx-spare").
+
+        A spare that the daemon is starting carries the binary's name "sbx-init" from execve
+        until its first instruction renames it (longer under ASan), so a candidate counts only
+        if it still has that name a moment later."""
+        found = self.all_inits(names=("sbx-init",))
+        if not found:
+            return found
+        time.sleep(0.3)
+        return [p for p in found if _comm(p) == "sbx-init"]
 
     def all_inits(self, names=("sbx-init", "sbx-spare")):
         """Every init of this instance (found through its re-adoption socket), spares included."""
@@ -249,3 +257,11 @@ def sbx(request):
     yield s
     left = s.cleanup()
     assert not left, f"processes left behind: {left}"
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
