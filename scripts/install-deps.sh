@@ -6,8 +6,14 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# libnftnl/libmnl: the daemon builds each sandbox's nftables ruleset (transparent capture).
+# curl, wget, git, ca-certificates: real clients the network tests run inside sandboxes.
 pkgs="build-essential pkg-config git libjansson-dev libsqlite3-dev libseccomp-dev libssl-dev
-      uidmap iproute2 procps util-linux python3 python3-pytest clang libclang-rt-14-dev"
+      libnftnl-dev libmnl-dev uidmap iproute2 procps util-linux python3 python3-pytest clang
+      libclang-rt-14-dev curl wget ca-certificates"
+# Node.js (the tests' fetch and npm clients): Debian's, unless the machine already has one.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

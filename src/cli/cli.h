@@ -19,6 +19,12 @@ int cmd_prune(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+/* Before the first sandbox: if the network policy was never chosen, ask which preset on a
+ * terminal (Enter = balanced), else apply balanced. 0, or -1 after a warning (not fatal: the
+ * daemon applies balanced itself when a sandbox starts). */
+int cli_policy_first_use(void);
 
 /* Print "sbx: error: MSG" and return the exit code for the error's category. */
 int cli_fail(const sbx_err *err);

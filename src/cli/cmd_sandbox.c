@@ -246,6 +246,7 @@ int cmd_create(int argc, char **argv)
 		opts_free(&o);
 		return r < 0 ? 0 : r;
 	}
+	cli_policy_first_use();
 	json_t *body = create_body(&o, o.resolved);
 	json_t *res = sbx_api("POST", "/v1/sandboxes", body, &err);
 	json_decref(body);
@@ -268,6 +269,7 @@ int cmd_run(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	}
 	name = o.resolved;
+	cli_policy_first_use();
 	/* One request: the daemon creates the sandbox if needed, starts it and runs the agent. */
 	json_t *create = create_body(&o, name);
 	if (o.rm)

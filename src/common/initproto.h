@@ -74,7 +74,16 @@ enum sbx_attr_type {
 	SBX_A_NOFILE = 29,       /* u32: RLIMIT_NOFILE for processes */
 	SBX_A_PATH = 30,         /* string: PATH used to resolve argv[0] */
 	SBX_A_STAGE = 31,        /* u32: where a start failed: 0 setting up, 1 finding/executing the command */
+	SBX_A_NFT = 32,          /* bytes: the nftables netlink batch for the sandbox's netns (SETUP);
+				  * with it, init also opens the proxy listeners (see netsetup.h) */
+	SBX_A_NETFDS = 33,       /* u32 (READY, PONG): bit i set = listener i rides along, in the order
+				  * explicit, transparent v4, transparent v6, DNS */
 };
+
+/* Where the listeners init opens inside the sandbox's network namespace listen. */
+#define SBX_NET_EXPLICIT_PORT 3128
+#define SBX_NET_TRANSPARENT_PORT 15001
+#define SBX_NET_NLISTENERS 4
 
 /* Filesystem operations, executed in order by init (bubblewrap's model). Destinations are
  * absolute paths inside the new root. Sources marked "host" are absolute host paths, resolved

@@ -10,6 +10,10 @@
 #include <stdint.h>
 
 #define SBX_TLS_MAX_HELLO 16384
+/* Records one ClientHello may be split over: real clients use one, hand-made splits a few. With
+ * it, a ClientHello never takes more than SBX_TLS_MAX_INPUT bytes of the stream. */
+#define SBX_TLS_MAX_RECORDS 64
+#define SBX_TLS_MAX_INPUT (4 + SBX_TLS_MAX_HELLO + 5 * SBX_TLS_MAX_RECORDS)
 
 enum sbx_sni_result {
 	SBX_SNI_OK = 0,         /* a complete ClientHello was parsed (sni may be empty) */
@@ -20,13 +24,19 @@ enum sbx_sni_result {
 
 struct sbx_sni {
 	char host[256];  /* lowercased host_name (type 0) from server_name; "" if absent */
-	char alpn[64];   /* comma-separated protocols offered, truncated; "" if absent */
+	char alpn[64];   /* comma-separated protocols offered, truncated; "" if absent. Only
+			  * whole names, in order, until one does not fit; names with bytes other
+			  * than printable ASCII or with a ',' (GREASE values) are left out */
 	uint16_t version;/* legacy_version of the ClientHello */
 	size_t hello_len;/* bytes of input the ClientHello records occupy */
 };
 
 /* Parses the start of a byte stream. A server name must be a valid DNS host name (no IP
- * literal, no trailing dot, LDH plus '_'), else SBX_SNI_BAD. */
+ * literal, no trailing dot, LDH plus '_'), else SBX_SNI_BAD. Records must be handshake records
+ * of one version 0x0301..0x0304 (an SSL 3.0 record is BAD), the ClientHello must end where a
+ * record ends, and the result never depends on how the stream was split: a prefix of an input
+ * is NEED_MORE or that input's own result (NOT_TLS, BAD, or OK with the same hello_len). out is
+ * filled only on SBX_SNI_OK (zeroed otherwise). */
 enum sbx_sni_result sbx_sni_parse(const uint8_t *buf, size_t len, struct sbx_sni *out);
 
 #endif

@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "agents.h"
+#include "api_policy.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "fdpass.h"
 #include "http1.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define API_MAX_BODY (1u << 20)
@@ -613,7 +615,7 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	}
 	argv = calloc(json_array_size(argv_j) + 1, sizeof(char *));
 	json_t *env_j = json_object_get(c->body, "env");
-	env = calloc(16 + sb->spec.nenv + json_array_size(env_j) + 1, sizeof(char *));
+	env = calloc(24 + sb->spec.nenv + json_array_size(env_j) + 1, sizeof(char *));
 	if (!argv || !env) {
 		respond_errf(c, SBX_E_INTERNAL, "out of memory");
 		return;
@@ -640,6 +642,9 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	snprintf(buf[7], sizeof(buf[7]), "HOSTNAME=%s", sb->name);
 	for (size_t k = 0; k < 8; k++)
 		env[nenv++] = buf[k];
+	/* The way out: the proxy variables (clients that ignore them are captured anyway). */
+	for (const char *const *pe = sbx_proxy_env(); *pe; pe++)
+		env[nenv++] = (char *)*pe;
 	const char *extra_sources[2][SBX_MAX_ENV + 1] = {{0}};
 	for (size_t k = 0; k < sb->spec.nenv; k++)
 		extra_sources[0][k] = sb->spec.env[k];
@@ -865,6 +870,16 @@ static void route(struct conn *c)
 		c->close_after_write = true;
 		respond(c, 200, json_pack("{s:b}", "stopping", 1));
 		sbx_loop_stop(c->d->loop);
+		return;
+	}
+	if (strcmp(p, "/v1/policy") == 0 || strncmp(p, "/v1/policy/", 11) == 0) {
+		sbx_err err = SBX_ERR_INIT;
+		int status = 200;
+		json_t *res = sbx_api_policy(c->d, m, p, c->query, c->body, &status, &err);
+		if (res)
+			respond(c, status, res);
+		else
+			respond_err(c, &err);
 		return;
 	}
 	if (strncmp(p, "/v1/sandboxes/", 14) == 0) {

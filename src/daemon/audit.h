@@ -36,16 +36,45 @@ struct sbx_audit_rec {
 
 struct sbx_audit;
 
-/* Opens the log on the database file (its own connection; the schema is the store's). */
+/* Opens the log on the database file (its own connection; the schema is the store's, so the
+ * store must have opened and migrated the file first). */
 int sbx_audit_open(const char *db_path, struct sbx_audit **out, sbx_err *err);
-/* Flushes everything queued, stops the writer. */
+/* Flushes everything queued, stops the writer. If the database keeps refusing the last records
+ * (disk full, locked), it gives up after a few attempts and logs how many were lost: those were
+ * never acknowledged. */
 void sbx_audit_close(struct sbx_audit *a);
-/* Queue a record (copied). Returns 0, or -1 when the queue is full. Thread-safe. */
+/* Queue a record (copied; the strings are cut to their fields and sanitised with
+ * sbx_audit_sanitize). Returns 0, or -1 when the queue is full (or memory is exhausted), which
+ * is counted as rejected. Never waits for the database. Thread-safe. */
 int sbx_audit_submit(struct sbx_audit *a, const struct sbx_audit_rec *rec);
-/* Wait until everything submitted so far is committed. */
+/* Wait until everything submitted so far is committed. Returns 0 once it is, or -1 as soon as a
+ * commit attempt fails while waiting (the failure is logged; the records stay queued and the
+ * writer keeps retrying), so that the daemon's main thread is not stuck behind a broken disk. */
 int sbx_audit_flush(struct sbx_audit *a);
 /* Records committed so far / dropped because the queue was full (for diagnose and tests). */
 void sbx_audit_counters(struct sbx_audit *a, uint64_t *committed, uint64_t *rejected);
+/* An eventfd (non-blocking, close-on-exec, owned by the log) that becomes readable after each
+ * commit, for the event loop that serves `sbx policy log --follow`: poll it for reading, read
+ * its 8-byte counter to re-arm it, then query with after_id = the last id already sent. */
+int sbx_audit_notify_fd(struct sbx_audit *a);
+/* The id of the newest committed record (the table's maximum at open, then ours), 0 if none. */
+int64_t sbx_audit_last_id(struct sbx_audit *a);
+
+/* Tuning, for tests; the daemon uses sbx_audit_open, which is these with every field 0. */
+struct sbx_audit_opts {
+	size_t queue_max;         /* records waiting at most, 1..SBX_AUDIT_QUEUE_MAX; 0 = the maximum */
+	unsigned batch_delay_ms;  /* how long a record may wait for others to share its commit; 0 = 50 */
+	unsigned busy_timeout_ms; /* how long a commit waits for another writer's lock; 0 = 5000 */
+};
+int sbx_audit_open_opts(const char *db_path, const struct sbx_audit_opts *opts, struct sbx_audit **out,
+			sbx_err *err);
+
+/* Copies at most srclen bytes of src (stopping at a NUL) into dst, cut to dstsize - 1 bytes on a
+ * character boundary and NUL-terminated, so that it can be stored and shown safely: control
+ * characters (C0, DEL and the C1 range U+0080..U+009F, which some terminals obey) and bytes
+ * that are not valid UTF-8 each become '?'; valid UTF-8 is kept. Returns the length written.
+ * dstsize must be at least 1. */
+size_t sbx_audit_sanitize(char *dst, size_t dstsize, const char *src, size_t srclen);
 
 /* ---- reading (any thread; uses its own connection) ---- */
 struct sbx_audit_query {
@@ -55,14 +84,17 @@ struct sbx_audit_query {
 	int64_t after_id;     /* only records with id > after_id (for --follow) */
 	int64_t since_ts;     /* ms, 0 = all */
 	size_t limit;         /* 0 = no limit; newest first unless ascending */
-	bool ascending;
+	bool ascending;       /* order is the order of logging (id), which --follow pages by */
 };
-/* Calls cb for every matching record. */
+/* Calls cb for every matching record; the record is only valid during the call, its strings are
+ * sanitised (sbx_audit_sanitize). "allowed" as a decision means allowed or approved. */
 int sbx_audit_query(const char *db_path, const struct sbx_audit_query *q,
 		    void (*cb)(void *ud, const struct sbx_audit_rec *r), void *ud, sbx_err *err);
 
-/* Aggregated per (sandbox, kind, host, path, rule, reason) as `sbx policy log` shows it:
- * "blocked" groups and "allowed" groups with their count and last time seen. */
+/* Aggregated per (sandbox, kind, host, port, path, rule, reason) as `sbx policy log` shows it:
+ * "blocked" groups (denied, refused, timeout, error) and the others (allowed, approved, held)
+ * with their count and last time seen; blocked groups first, then the most recently seen.
+ * The query's filters apply to the records; its limit counts groups; ascending is ignored. */
 struct sbx_audit_group {
 	char sandbox[64];
 	bool blocked;

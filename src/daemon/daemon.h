@@ -62,6 +62,9 @@ void sbx_spec_clear(struct sbx_spec *s);
 struct sbx_sandbox;
 struct sbx_exec;
 struct sbx_daemon;
+struct sbx_policy;
+struct sbx_audit;
+struct sbx_proxy;
 
 /* A pending start/stop, allocated by the requester and owned by the sandbox from the moment it
  * is handed to sbx_sandbox_start/stop: it is freed after the callback. A requester that goes
@@ -157,7 +160,22 @@ struct sbx_daemon {
 	uint64_t started_at_ms;
 	bool shutting_down;
 	char userns_problem[512]; /* non-empty when user namespaces cannot be used */
+	/* egress: the compiled policy (rebuilt and swapped on every change, so running sandboxes
+	 * see changes at once), the audit log, and the proxy */
+	struct sbx_policy *policy;
+	struct sbx_audit *audit;
+	struct sbx_proxy *proxy;
+	void *nft_batch; /* the sandbox network rules (netrules.h), built once, sent in every SETUP */
+	size_t nft_batch_len;
 };
+
+/* ---- policy_live.c ---- */
+/* Reload the rules from the store and swap in a newly compiled policy. On failure the old
+ * policy stays in force (nothing is opened up by a failed reload). */
+int sbx_daemon_policy_reload(struct sbx_daemon *d, sbx_err *err);
+/* Apply the balanced preset if the policy was never initialised (first use without a terminal
+ * to ask on). */
+int sbx_daemon_policy_ensure(struct sbx_daemon *d, sbx_err *err);
 
 /* ---- sandbox.c: the registry and lifecycle ---- */
 struct sbx_sandbox *sbx_sandbox_find(struct sbx_daemon *d, const char *name_or_id);

@@ -19,16 +19,22 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <arpa/inet.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "audit.h"
 #include "cleanup.h"
 #include "daemon.h"
 #include "kcompat.h"
+#include "initproto.h"
 #include "log.h"
+#include "netrules.h"
+#include "proxy.h"
 #include "util.h"
 
 static struct sbx_daemon daemon_ctx;
@@ -95,6 +101,34 @@ static void probe_userns(struct sbx_daemon *d)
 	}
 }
 
+/* The egress side: the network rules every sandbox gets, the audit log, the policy, the proxy.
+ * The proxy holds a few descriptors per connection: take the whole allowance. */
+static int setup_egress(struct sbx_daemon *d, sbx_err *err)
+{
+	struct sbx_netrules nr = {.transparent_port = SBX_NET_TRANSPARENT_PORT,
+				  .dns_port = SBX_NET_DNS_PORT,
+				  .dns_addr = htonl(SBX_NET_DNS_ADDR_HOST)};
+	struct rlimit rl;
+	sbx_buf batch;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	sbx_buf_init(&batch, SBX_NET_BATCH_MAX);
+	if (sbx_netrules_build(&nr, &batch, err) < 0) {
+		sbx_buf_free(&batch);
+		return sbx_err_wrap(err, "sandbox network rules");
+	}
+	d->nft_batch_len = batch.len;
+	d->nft_batch = sbx_buf_steal(&batch);
+	if (sbx_audit_open(d->paths.db_path, &d->audit, err) < 0)
+		return sbx_err_wrap(err, "audit log");
+	if (sbx_daemon_policy_reload(d, err) < 0)
+		return sbx_err_wrap(err, "network policy");
+	return sbx_proxy_new(d, &d->proxy, err) < 0 ? sbx_err_wrap(err, "proxy") : 0;
+}
+
 static int setup(struct sbx_daemon *d, sbx_err *err)
 {
 	d->init_exe_fd = -1;
@@ -115,6 +149,8 @@ static int setup(struct sbx_daemon *d, sbx_err *err)
 		d->landlock_abi = 0;
 	probe_userns(d);
 	if (find_init(d, err) < 0)
+		return -1;
+	if (setup_egress(d, err) < 0)
 		return -1;
 	log_info("sbxd %s: uid %d, ids %s, cgroups: %s, landlock ABI %d%s%s", SBX_VERSION, (int)geteuid(),
 		 sbx_idmap_mode_name(d->idmap.mode), sbx_cgroup_describe(d->cg), d->landlock_abi,
@@ -198,6 +234,10 @@ int main(int argc, char **argv)
 	sbx_loop_run(d->loop);
 	sbx_api_close(d);
 	sbx_backend_ns.shutdown(d);
+	sbx_proxy_free(d->proxy);
+	d->proxy = NULL;
+	sbx_audit_close(d->audit);
+	d->audit = NULL;
 	log_info("stopped");
 	close(lock_fd);
 	return 0;

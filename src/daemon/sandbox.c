@@ -28,6 +28,7 @@
 #include "initproto.h"
 #include "kcompat.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define START_TIMEOUT_MS 30000
@@ -612,6 +613,31 @@ static void start_done(struct sbx_sandbox *sb, const sbx_err *err)
 	notify(&sb->start_waiters, sb, err);
 }
 
+/* READY and PONG carry the sandbox's proxy listeners: hand them to the proxy. */
+static int take_listeners(struct sbx_sandbox *sb, struct sbx_attr_iter it, int *fds, size_t nfds, sbx_err *err)
+{
+	struct sbx_attr a;
+	uint32_t mask = 0;
+	int lfds[SBX_PXFD_COUNT] = {-1, -1, -1, -1};
+	size_t k = 0;
+
+	while (sbx_attr_next(&it, &a))
+		if (a.type == SBX_A_NETFDS && sbx_attr_u32(&a, &mask) < 0)
+			mask = 0;
+	for (size_t i = 0; i < SBX_PXFD_COUNT; i++)
+		if ((mask & (1u << i)) && k < nfds)
+			lfds[i] = fds[k++];
+	for (; k < nfds; k++)
+		close(fds[k]);
+	if (!sb->d->proxy || lfds[SBX_PXFD_EXPLICIT] < 0) {
+		for (size_t i = 0; i < SBX_PXFD_COUNT; i++)
+			if (lfds[i] >= 0)
+				close(lfds[i]);
+		return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox did not hand over its proxy listeners");
+	}
+	return sbx_proxy_attach(sb->d->proxy, sb->id, sb->name, lfds, err);
+}
+
 static void ctl_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	struct sbx_sandbox *sb = ud;
@@ -638,16 +664,33 @@ static void ctl_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 			init_gone(sb);
 		return;
 	}
-	if (h.type != SBX_MSG_EXEC_STARTED) {
+	if (h.type != SBX_MSG_EXEC_STARTED && h.type != SBX_MSG_READY && h.type != SBX_MSG_PONG) {
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		nfds = 0;
 	}
 	switch (h.type) {
-	case SBX_MSG_READY:
-		if (sb->state == SBX_STATE_STARTING)
-			start_done(sb, NULL);
+	case SBX_MSG_READY: {
+		sbx_err err = SBX_ERR_INIT;
+		if (sb->state != SBX_STATE_STARTING) {
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			break;
+		}
+		/* Without its proxy a sandbox would have no network at all; say so rather than run. */
+		if (take_listeners(sb, it, fds, nfds, &err) < 0) {
+			sbx_err e2 = SBX_ERR_INIT;
+			sbx_err_set(&e2, SBX_E_INTERNAL, "the sandbox's network could not be connected to the proxy: %s",
+				    err.msg);
+			sb->state = SBX_STATE_ERROR;
+			if (sb->pidfd >= 0)
+				sbx_pidfd_send_signal(sb->pidfd, SIGKILL, NULL, 0);
+			start_done(sb, &e2);
+			break;
+		}
+		start_done(sb, NULL);
 		break;
+	}
 	case SBX_MSG_SETUP_FAILED: {
 		struct sbx_attr a;
 		const char *msg = "setup failed";
@@ -671,8 +714,12 @@ static void ctl_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 	case SBX_MSG_EXIT:
 		exec_exited(sb, &h, &it);
 		break;
-	case SBX_MSG_PONG:
+	case SBX_MSG_PONG: {
+		sbx_err err = SBX_ERR_INIT;
+		if (nfds && take_listeners(sb, it, fds, nfds, &err) < 0)
+			log_error("sandbox %s: %s", sb->name, err.msg);
 		break;
+	}
 	default:
 		break;
 	}
@@ -696,6 +743,8 @@ static void init_gone(struct sbx_sandbox *sb)
 		waitpid(sb->init_pid, NULL, WNOHANG);
 	sbx_loop_timer_cancel(d->loop, sb->stop_timer);
 	sb->stop_timer = 0;
+	if (d->proxy)
+		sbx_proxy_detach(d->proxy, sb->id);
 	sb->backend->cleanup(sb);
 	sb->init_pid = 0;
 	while (sb->execs)
@@ -772,6 +821,12 @@ void sbx_sandbox_start(struct sbx_sandbox *sb, struct sbx_waiter *w)
 	}
 	if (sb->d->shutting_down) {
 		sbx_err_set(&err, SBX_E_DAEMON, "the daemon is shutting down");
+		finish_waiter(w, sb, &err);
+		return;
+	}
+	/* A sandbox never runs without a network policy: first use without anyone to ask gets the
+	 * balanced preset. */
+	if (sbx_daemon_policy_ensure(sb->d, &err) < 0) {
 		finish_waiter(w, sb, &err);
 		return;
 	}
@@ -948,6 +1003,15 @@ static int adopt(struct sbx_sandbox *sb, sbx_err *err)
 		close_and_reset(sb->pidfd);
 		return -1;
 	}
+	/* Its PONG hands this daemon the sandbox's proxy listeners: until then connections from
+	 * inside wait in their backlog, and nothing leaves. */
+	{
+		sbx_buf b;
+		sbx_buf_init(&b, 256);
+		if (sbx_msg_begin(&b, SBX_MSG_PING, 0) < 0 || sbx_msg_finish(&b) < 0 || sbx_msg_send(sb->ctl, &b, NULL, 0) < 0)
+			log_warn("sandbox %s: cannot ask init for its proxy listeners", sb->name);
+		sbx_buf_free(&b);
+	}
 	return 0;
 }
 
@@ -1024,8 +1088,18 @@ static void sweep_cgroup(void *ud, const char *name)
 {
 	struct sweep *w = ud;
 
-	if (looks_like_id(name) && !known_id(w->d, name) && w->n < SBX_ARRAY_LEN(w->names))
-		sbx_strlcpy(w->names[w->n++], name, sizeof(w->names[0]));
+	char sock[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+
+	if (!looks_like_id(name) || known_id(w->d, name) || w->n >= SBX_ARRAY_LEN(w->names))
+		return;
+	/* Several sbx instances (SBX_HOME) can share a cgroup tree: only a cgroup this instance
+	 * left a trace of (its init's socket, its state directory) is ours to remove. */
+	snprintf(sock, sizeof(sock), "%s/sandboxes/%s.sock", w->d->paths.runtime_dir, name);
+	snprintf(dir, sizeof(dir), "%s/%s", w->d->paths.sandboxes_dir, name);
+	if (lstat(sock, &st) != 0 && lstat(dir, &st) != 0)
+		return;
+	sbx_strlcpy(w->names[w->n++], name, sizeof(w->names[0]));
 }
 
 void sbx_sandboxes_sweep(struct sbx_daemon *d)

@@ -593,6 +593,12 @@ static int build_generic(struct sbx_daemon *d, struct sbx_setup_plan *p, sbx_err
 	if (sbx_msg_put_u32(cur(p), SBX_A_LANDLOCK_MIN_ABI, 1) < 0 || sbx_msg_put_u32(cur(p), SBX_A_NOFILE, 65536) < 0 ||
 	    sbx_msg_put_u32(cur(p), SBX_A_LOOPBACK, 1) < 0)
 		goto e2big;
+	/* The network rules: every connection goes to the proxy (proxy.h). */
+	if (!d->nft_batch)
+		return sbx_err_set(err, SBX_E_INTERNAL, "the sandbox network rules were not built");
+	if (plan_room(p, false) < 0 ||
+	    sbx_msg_put(cur(p), SBX_A_NFT, d->nft_batch, (uint32_t)d->nft_batch_len) < 0)
+		goto e2big;
 	if (sbx_cgroup_version(d->cg) == SBX_CGROUP_NONE &&
 	    sbx_msg_put_u32(cur(p), SBX_A_RLIMIT_NPROC, SBX_DEFAULT_PIDS) < 0)
 		goto e2big;
@@ -674,8 +680,10 @@ static int build_system(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_er
 				 .data_len = text.len)) < 0))
 		r = -1;
 	sbx_buf_reset(&text);
-	/* No resolver yet: the sandbox has no network until the egress proxy provides one. */
-	if (!r && (sbx_buf_printf(&text, "# sbx: names are resolved by the sbx egress proxy\n") < 0 ||
+	/* The sandbox's resolver is the proxy's DNS listener (every other resolver address is
+	 * redirected there too); it answers by policy and never forwards a query. */
+	if (!r && (sbx_buf_printf(&text, "# sbx: names are resolved by the sbx egress proxy, by policy\n"
+					 "nameserver 127.0.0.53\noptions edns0 timeout:2 attempts:2\n") < 0 ||
 		   plan_op(p, OP(.kind = SBX_OP_FILE, .dest = "/etc/resolv.conf", .mode = 0644, .data = text.data,
 				 .data_len = text.len)) < 0))
 		r = -1;

@@ -37,6 +37,7 @@
 #include "fdpass.h"
 #include "initproto.h"
 #include "mounts.h"
+#include "netsetup.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -72,7 +73,32 @@ static struct {
 	void *bpf;
 	char hostname[65];
 	bool loopback;
+	/* the network: the nftables batch from the daemon, and the proxy listeners made from it
+	 * (kept open for the sandbox's life, handed to every daemon that asks) */
+	uint8_t *nft;
+	size_t nft_len;
+	bool have_net;
+	struct sbx_net_listeners net;
 } st = {.ctl = CTL_FD, .listen = LISTEN_FD, .sigfd = -1};
+
+/* Sends a message (READY, PONG) with the proxy listeners attached when there are any. */
+static int send_with_listeners(sbx_buf *b)
+{
+	int fds[SBX_NET_NLISTENERS];
+	const int all[SBX_NET_NLISTENERS] = {st.net.forward, st.net.transparent4, st.net.transparent6, st.net.dns};
+	size_t n = 0;
+	uint32_t mask = 0;
+
+	if (st.have_net)
+		for (size_t i = 0; i < SBX_NET_NLISTENERS; i++)
+			if (all[i] >= 0) {
+				fds[n++] = all[i];
+				mask |= 1u << i;
+			}
+	if ((mask && sbx_msg_put_u32(b, SBX_A_NETFDS, mask) < 0) || sbx_msg_finish(b) < 0)
+		return -1;
+	return sbx_msg_send(st.ctl, b, fds, n);
+}
 
 static uint8_t pkt[SBX_MSG_MAX];
 
@@ -291,6 +317,17 @@ static int handle_setup(const struct sbx_msg_hdr *h, struct sbx_attr_iter *it, i
 				return -1;
 			st.loopback = v != 0;
 			break;
+		case SBX_A_NFT:
+			if (a.len == 0 || a.len > SBX_NET_BATCH_MAX) {
+				snprintf(errbuf, errlen, "malformed network rules");
+				return -1;
+			}
+			free(st.nft);
+			if (!(st.nft = malloc(a.len)))
+				return -1;
+			memcpy(st.nft, a.data, a.len);
+			st.nft_len = a.len;
+			break;
 		default:
 			break;
 		}
@@ -316,8 +353,18 @@ static int handle_setup(const struct sbx_msg_hdr *h, struct sbx_attr_iter *it, i
 		snprintf(errbuf, errlen, "cannot set the host name: %s", strerror(errno));
 		return -1;
 	}
-	if (st.loopback)
+	if (st.nft) {
+		/* The only way out: rules that send every connection to the proxy, and the sockets
+		 * the proxy serves. Any failure here fails the start (nothing runs half-networked). */
+		if (sbx_net_setup(st.nft, st.nft_len, errbuf, errlen) < 0 ||
+		    sbx_net_listeners(&st.net, SBX_NET_EXPLICIT_PORT, SBX_NET_TRANSPARENT_PORT, errbuf, errlen) < 0)
+			return -1;
+		st.have_net = true;
+		free(st.nft);
+		st.nft = NULL;
+	} else if (st.loopback) {
 		lo_up();
+	}
 	st.pol.landlock_rw = st.landlock_rw;
 	st.pol.landlock_dev = st.landlock_dev;
 	st.ready = true;
@@ -514,8 +561,13 @@ static void handle_packet(long n, int *fds, size_t nfds)
 			send_simple(SBX_MSG_SETUP_FAILED, h.id, errno, errbuf[0] ? errbuf : "setup failed");
 			_exit(1);
 		}
-		if (st.ready)
-			send_simple(SBX_MSG_READY, h.id, 0, NULL);
+		if (st.ready) {
+			sbx_buf b;
+			sbx_buf_init(&b, SBX_MSG_MAX);
+			if (sbx_msg_begin(&b, SBX_MSG_READY, h.id) < 0 || send_with_listeners(&b) < 0)
+				_exit(1);
+			sbx_buf_free(&b);
+		}
 		break;
 	case SBX_MSG_EXEC:
 		handle_exec(&h, &it);
@@ -538,9 +590,8 @@ static void handle_packet(long n, int *fds, size_t nfds)
 			running += !st.execs[i].exited;
 		sbx_buf b;
 		sbx_buf_init(&b, SBX_MSG_MAX);
-		if (sbx_msg_begin(&b, SBX_MSG_PONG, h.id) == 0 && sbx_msg_put_u32(&b, SBX_A_PID, running) == 0 &&
-		    sbx_msg_finish(&b) == 0)
-			sbx_msg_send(st.ctl, &b, NULL, 0);
+		if (sbx_msg_begin(&b, SBX_MSG_PONG, h.id) == 0 && sbx_msg_put_u32(&b, SBX_A_PID, running) == 0)
+			send_with_listeners(&b);
 		sbx_buf_free(&b);
 		break;
 	}

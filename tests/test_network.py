@@ -1,0 +1,404 @@
+"""The way out of a sandbox is the host proxy, and only it: real clients inside a sandbox (curl,
+wget, git, Python, Node, npm) reach local servers by name through the proxy's address
+overrides; allowed hosts work, denied ones get a teaching 403 or a prompt refusal, and every
+attempt is in the log with the rule that decided it."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import IS_ROOT, Sbx
+from netfix import ConnectProxy, GitServer, Origin, make_ca
+
+ALLOWED = "api.allowed.test"
+BLOCKED = "blocked.test"
+GITHOST = "git.allowed.test"
+
+
+class Net:
+    """One sbx instance with servers, overrides and a running sandbox, shared by this module."""
+
+    def __init__(self, sbx, user_mode=False):
+        self.sbx = sbx
+        self.ws = sbx.workspace("netws")
+        self.tmp = tempfile.mkdtemp(prefix="sbxnet")
+        ca, cert, key = make_ca(self.tmp, [ALLOWED, BLOCKED, GITHOST, "*.allowed.test"])
+        self.ca = os.path.join(self.ws, "ca.pem")
+        shutil.copy(ca, self.ca)
+        os.chmod(self.ca, 0o644)
+        self.http = Origin()
+        self.https = Origin(tls=(cert, key))
+        self.gitroot = os.path.join(self.tmp, "git")
+        os.makedirs(self.gitroot)
+        subprocess.run(["git", "init", "-q", "--bare", os.path.join(self.gitroot, "repo.git")], check=True)
+        subprocess.run(["git", "-C", os.path.join(self.gitroot, "repo.git"), "config", "http.receivepack", "true"],
+                       check=True)
+        self.git = GitServer(self.gitroot, (cert, key))
+        cfg = os.path.join(sbx.home, "config")
+        os.makedirs(cfg, exist_ok=True)
+        with open(os.path.join(cfg, "config.json"), "w") as f:
+            json.dump({"network": {"resolve": [f"{ALLOWED}:*:127.0.0.1", f"{BLOCKED}:*:127.0.0.1",
+                                               f"{GITHOST}:*:127.0.0.1", f"sub.{ALLOWED}:*:127.0.0.1"]}}, f)
+        if sbx.user:
+            os.chown(cfg, sbx.pw.pw_uid, sbx.pw.pw_gid)
+            os.chown(os.path.join(cfg, "config.json"), sbx.pw.pw_uid, sbx.pw.pw_gid)
+            os.chown(self.ca, sbx.pw.pw_uid, sbx.pw.pw_gid)
+        sbx.ok("policy", "init", "deny-all")
+        sbx.ok("policy", "allow", "network", f"{ALLOWED},{GITHOST}")
+        sbx.ok("create", "--name", "net", self.ws)
+        sbx.ok("start", "net")
+
+    def sh(self, script, timeout=60, env=()):
+        args = ["exec"]
+        for e in env:
+            args += ["-e", e]
+        return self.sbx.run(*args, "net", "sh", "-c", script, timeout=timeout)
+
+    def records(self, **match):
+        """The raw log, oldest first, filtered by exact field values."""
+        out = self.sbx.json("policy", "log", "--raw", "--json", "--limit", "2000")
+        recs = out if isinstance(out, list) else out.get("records", [])
+        recs = sorted(recs, key=lambda r: r.get("id", 0))
+        return [r for r in recs if all(str(r.get(k)) == str(v) for k, v in match.items())]
+
+    def wait_record(self, timeout=5, **match):
+        end = time.time() + timeout
+        while time.time() < end:
+            recs = self.records(**match)
+            if recs:
+                return recs[-1]
+            time.sleep(0.1)
+        raise AssertionError(f"no log record matching {match}; log:\n" + json.dumps(self.records()[-20:], indent=1))
+
+    def close(self):
+        self.http.close()
+        self.https.close()
+        self.git.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def net():
+    if not IS_ROOT:
+        pytest.skip("needs root: the network tests create a test user and bind test servers")
+    s = Sbx()
+    n = Net(s)
+    yield n
+    n.close()
+    with open("/tmp/sbx-net-last.log", "w") as f:  # for post-mortems
+        f.write(s.log())
+    left = s.cleanup()
+    assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture(autouse=True)
+def _reset_rules(request):
+    yield
+    if "net" in request.fixturenames:
+        n = request.getfixturevalue("net")
+        n.sbx.run("policy", "init", "deny-all")
+        n.sbx.run("policy", "allow", "network", f"{ALLOWED},{GITHOST}")
+
+
+# ---- the forward proxy (HTTP_PROXY / HTTPS_PROXY) ------------------------------------------
+
+def test_proxy_variables_point_at_the_proxy(net):
+    env = net.sh("env | grep -i _proxy | sort").stdout
+    assert "HTTP_PROXY=http://127.0.0.1:3128" in env
+    assert "https_proxy=http://127.0.0.1:3128" in env
+    assert "NO_PROXY=localhost,127.0.0.1,::1" in env
+
+
+def test_curl_http_allowed_goes_through(net):
+    p = net.sh(f"curl -sS http://{ALLOWED}:{net.http.port}/hello?x=1")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["path"] == "/hello?x=1" and got["host"] == f"{ALLOWED}:{net.http.port}"
+    assert "Proxy-Connection" not in got["headers"]
+    r = net.wait_record(host=ALLOWED, path="forward", url_path="/hello")
+    assert r["decision"] == "allowed" and r["method"] == "GET" and r["status"] == 200
+    assert "allow" in r["rule"] and ALLOWED in r["rule"]
+    assert r["bytes_down"] > 0 and r["bytes_up"] > 0
+
+
+def test_curl_http_denied_gets_a_teaching_403(net):
+    before = len(net.http.requests)
+    p = net.sh(f"curl -sS -w '%{{http_code}}' http://{BLOCKED}:{net.http.port}/secret")
+    assert p.stdout.endswith("403"), p.stdout
+    assert "blocked this request" in p.stdout
+    assert f"sbx policy allow network {BLOCKED}" in p.stdout
+    assert len(net.http.requests) == before  # never reached the server
+    r = net.wait_record(host=BLOCKED, decision="denied")
+    assert r["path"] == "forward" and r["url_path"] == "/secret"
+
+
+def test_curl_https_connect_allowed_and_denied(net):
+    p = net.sh(f"curl -sS --cacert {net.ca} https://{ALLOWED}:{net.https.port}/tls")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["path"] == "/tls"
+    r = net.wait_record(host=ALLOWED, port=net.https.port, method="CONNECT")
+    assert r["decision"] == "allowed" and r["bytes_down"] > 1000  # the TLS handshake went through
+    t0 = time.time()
+    p = net.sh(f"curl -sS --cacert {net.ca} https://{BLOCKED}:{net.https.port}/tls")
+    assert p.returncode != 0 and "403" in p.stderr, p.stderr
+    assert time.time() - t0 < 10
+    net.wait_record(host=BLOCKED, port=net.https.port, decision="denied")
+
+
+def test_policy_changes_apply_to_a_running_sandbox(net):
+    url = f"http://{BLOCKED}:{net.http.port}/live"
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "403"
+    net.sbx.ok("policy", "allow", "network", BLOCKED)
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "200"
+    net.sbx.ok("policy", "deny", "network", f"**.test")
+    # deny beats allow, whatever the specificity
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "403"
+    r = net.wait_record(host=BLOCKED, url_path="/live", decision="denied")
+    assert "deny **.test" in r["rule"]
+
+
+def test_http_rules_on_plain_http(net):
+    net.sbx.ok("policy", "allow", "network", BLOCKED, "--method", "GET", "--path", "/pub/**")
+    ok = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' http://{BLOCKED}:{net.http.port}/pub/a/b").stdout
+    assert ok == "200"
+    wrong_path = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' http://{BLOCKED}:{net.http.port}/priv").stdout
+    assert wrong_path == "403"
+    wrong_method = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d x "
+                          f"http://{BLOCKED}:{net.http.port}/pub/a").stdout
+    assert wrong_method == "403"
+    # HTTPS to a host with HTTP rules cannot be inspected yet: refused, not waved through.
+    p = net.sh(f"curl -sS --cacert {net.ca} https://{BLOCKED}:{net.https.port}/pub/x")
+    assert p.returncode != 0
+
+
+# ---- transparent capture (clients that ignore the proxy variables) ---------------------------
+
+def test_curl_noproxy_is_captured_transparently(net):
+    p = net.sh(f"curl -sS --noproxy '*' http://{ALLOWED}:{net.http.port}/direct")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["path"] == "/direct"
+    r = net.wait_record(host=ALLOWED, url_path="/direct")
+    assert r["path"] == "transparent" and r["decision"] == "allowed"
+    p = net.sh(f"curl -sS --noproxy '*' --cacert {net.ca} https://{ALLOWED}:{net.https.port}/direct-tls")
+    assert p.returncode == 0, p.stderr
+    net.wait_record(host=ALLOWED, port=net.https.port, path="transparent")
+
+
+def test_denied_names_do_not_resolve_and_are_logged(net):
+    p = net.sh(f"curl -sS --noproxy '*' http://{BLOCKED}:{net.http.port}/")
+    assert p.returncode == 6, p.stderr  # could not resolve host
+    r = net.wait_record(host=BLOCKED, path="dns")
+    assert r["decision"] == "denied"
+    # Allowed names resolve to the sandbox's private range, never to real addresses.
+    out = net.sh(f"getent ahostsv4 {ALLOWED} | head -1").stdout
+    assert out.startswith("198.18.") or out.startswith("198.19."), out
+
+
+def test_direct_connection_to_an_address_is_refused_promptly(net):
+    code = ("import socket,time\n"
+            "t=time.time()\n"
+            "s=socket.socket()\n"
+            "s.settimeout(20)\n"
+            "try:\n"
+            "    s.connect(('203.0.113.7', 443)); s.sendall(b'x'); d=s.recv(10); print('recv', d)\n"
+            "except Exception as e: print('refused', type(e).__name__)\n"
+            "print('secs', round(time.time()-t,2))\n")
+    p = net.sh(f"python3 -c \"{code}\"")
+    assert "refused" in p.stdout or "recv b''" in p.stdout, p.stdout + p.stderr
+    assert float(p.stdout.split("secs")[1]) < 5
+    net.wait_record(host="203.0.113.7", port=443, decision="denied")
+
+
+def test_wget_python_and_node(net):
+    url = f"http://{ALLOWED}:{net.http.port}"
+    p = net.sh(f"wget -q -O - {url}/wget")
+    assert p.returncode == 0 and json.loads(p.stdout)["path"] == "/wget", p.stderr
+    p = net.sh(f"wget -q -O - {url.replace(ALLOWED, BLOCKED)}/wget")
+    assert p.returncode != 0
+    py = (f"import urllib.request,ssl;"
+          f"c=ssl.create_default_context(cafile='{net.ca}');"
+          f"print(urllib.request.urlopen('https://{ALLOWED}:{net.https.port}/py',context=c).read().decode())")
+    p = net.sh(f"python3 -c \"{py}\"")
+    assert p.returncode == 0 and json.loads(p.stdout)["path"] == "/py", p.stderr
+    if not shutil.which("node"):
+        pytest.skip("node is not installed on this host")
+    js = (f"fetch('https://{ALLOWED}:{net.https.port}/node').then(r=>r.json()).then(j=>console.log(j.path))"
+          f".catch(e=>{{console.log('ERR',e.cause&&e.cause.code);process.exit(3)}})")
+    p = net.sh(f"node -e \"{js}\"", env=[f"NODE_EXTRA_CA_CERTS={net.ca}"])
+    assert p.returncode == 0 and p.stdout.strip() == "/node", p.stdout + p.stderr
+    js_blocked = js.replace(ALLOWED, BLOCKED)
+    p = net.sh(f"node -e \"{js_blocked}\"", env=[f"NODE_EXTRA_CA_CERTS={net.ca}"])
+    assert p.returncode == 3, p.stdout + p.stderr
+
+
+def test_git_over_https(net):
+    repo = os.path.join(net.ws, "clone")
+    env = [f"GIT_SSL_CAINFO={net.ca}", "GIT_TERMINAL_PROMPT=0"]
+    script = (f"set -e; cd {net.ws}; rm -rf clone; git clone -q https://{GITHOST}:{net.git.port}/repo.git clone; "
+              f"cd clone; git -c user.email=a@b -c user.name=a commit -q --allow-empty -m one; "
+              f"git push -q origin HEAD:main; git ls-remote origin")
+    p = net.sh(script, env=env, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "refs/heads/main" in p.stdout
+    assert any(path.startswith("/repo.git/git-receive-pack") for _, path in net.git.seen)
+    net.wait_record(host=GITHOST, decision="allowed")
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+# ---- host services and odd requests --------------------------------------------------------
+
+def test_host_services_need_an_explicit_rule(net):
+    url = f"http://host.sbx.internal:{net.http.port}/host-svc"
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "403"
+    net.sbx.ok("policy", "allow", "network", "**")
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "403"
+    net.sbx.ok("policy", "allow", "network", f"host.sbx.internal:{net.http.port}")
+    p = net.sh(f"curl -sS {url}")
+    assert p.returncode == 0 and json.loads(p.stdout)["path"] == "/host-svc", p.stdout + p.stderr
+
+
+def test_loopback_and_metadata_addresses_are_not_reachable_through_allow_all(net):
+    net.sbx.ok("policy", "allow", "network", "**")
+    for target in (f"http://127.0.0.1:{net.http.port}/", f"http://169.254.169.254/latest/meta-data/",
+                   f"http://localhost.{ALLOWED}:{net.http.port}/"):
+        code = net.sh(f"curl -s --noproxy '' -x http://127.0.0.1:3128 -o /dev/null -w '%{{http_code}}' "
+                      f"--max-time 20 {target}").stdout
+        assert code in ("403", "502"), (target, code)
+
+
+SMUGGLING = [
+    b"POST / HTTP/1.1\r\nHost: H\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: H\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+    b"POST / HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: H\r\nX-A: a\r\n b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: H\rX-A: b\r\n\r\n",
+    b"GET / HTTP/1.1\nHost: H\n\n",
+    b"POST / HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: H\r\nHost: H\r\n\r\n",
+]
+
+
+def test_smuggling_shaped_requests_are_refused_and_never_forwarded(net):
+    before = len(net.http.requests)
+    host = f"{ALLOWED}:{net.http.port}"
+    script = "import socket,sys\nres=[]\n"
+    for i, raw in enumerate(SMUGGLING):
+        raw = raw.replace(b"GET / ", f"GET http://{host}/s{i} ".encode()).replace(
+            b"POST / ", f"POST http://{host}/s{i} ".encode()).replace(b"Host: H", f"Host: {host}".encode())
+        script += (f"s=socket.create_connection(('127.0.0.1',3128));s.sendall({raw!r});s.settimeout(10)\n"
+                   f"d=b''\n"
+                   f"while True:\n"
+                   f"    c=s.recv(4096)\n"
+                   f"    if not c: break\n"
+                   f"    d+=c\n"
+                   f"res.append(d.split(b' ')[1].decode() if d else 'closed')\n")
+    script += "print(' '.join(res))\n"
+    path = os.path.join(net.ws, "smuggle.py")
+    with open(path, "w") as f:
+        f.write(script)
+    p = net.sh(f"python3 {path}")
+    codes = p.stdout.split()
+    assert len(codes) == len(SMUGGLING), p.stdout + p.stderr
+    assert all(c.startswith("4") for c in codes), codes
+    assert len(net.http.requests) == before
+
+
+def test_upstream_proxy_chaining():
+    if not IS_ROOT:
+        pytest.skip("needs root")
+    up = ConnectProxy()
+    origin = Origin()
+    s = Sbx()
+    try:
+        ws = s.workspace("chain")
+        cfg = os.path.join(s.home, "config")
+        os.makedirs(cfg)
+        with open(os.path.join(cfg, "config.json"), "w") as f:
+            json.dump({"network": {"upstream_proxy": f"http://127.0.0.1:{up.port}"}}, f)
+        s.ok("policy", "init", "deny-all")
+        s.ok("policy", "allow", "network", "127.0.0.1")
+        p = s.run("run", "--rm", "shell", ws, "--", "sh", "-c",
+                  f"curl -sS -x '' --noproxy '*' http://127.0.0.1:{origin.port}/chained")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert json.loads(p.stdout)["path"] == "/chained"
+        assert up.tunnels == [f"127.0.0.1:{origin.port}"]
+    finally:
+        up.close()
+        origin.close()
+        left = s.cleanup()
+        assert not left
+
+
+def test_nothing_leaves_while_the_daemon_is_gone_and_a_new_one_takes_over(net):
+    import signal as sig
+    url = f"http://{ALLOWED}:{net.http.port}/again"
+    pid = net.sbx.daemon_pid()
+    os.kill(pid, sig.SIGKILL)
+    # The listeners belong to the sandbox; with nobody serving them nothing gets out.
+    # (The CLI would start a new daemon: talk to the sandbox's init-held sockets via nsenter.)
+    init = net.sbx.sandbox_inits()[0]
+    p = subprocess.run(["nsenter", "-t", str(init), "-n", "curl", "-s", "--max-time", "3", "-x",
+                        "http://127.0.0.1:3128", url], capture_output=True, text=True)
+    assert p.returncode == 28, (p.returncode, p.stdout, p.stderr)  # timed out: queued, never served
+    # A new daemon re-adopts the sandbox and serves its proxy again.
+    assert net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {url}").stdout == "200"
+
+
+# ---- npm against the real registry -------------------------------------------------------
+
+def _registry_reachable():
+    try:
+        socket.create_connection(("registry.npmjs.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_npm_install_from_the_registry(net):
+    if not shutil.which("npm"):
+        pytest.skip("npm is not installed on this host")
+    if not _registry_reachable():
+        pytest.skip("registry.npmjs.org is not reachable from this host")
+    proj = os.path.join(net.ws, "npmproj")
+    os.makedirs(proj, exist_ok=True)
+    script = f"cd {proj} && npm install --no-audit --no-fund --cache /tmp/npmcache is-number@7.0.0 2>&1"
+    p = net.sh(script, timeout=180)
+    assert p.returncode != 0, p.stdout  # registry.npmjs.org is not allowed yet
+    net.wait_record(host="registry.npmjs.org", decision="denied")
+    net.sbx.ok("policy", "allow", "network", "registry.npmjs.org")
+    p = net.sh(script, timeout=180)
+    assert p.returncode == 0, p.stdout
+    assert os.path.exists(os.path.join(proj, "node_modules", "is-number", "package.json"))
+    net.wait_record(host="registry.npmjs.org", decision="allowed")
+    shutil.rmtree(proj, ignore_errors=True)
+
+
+# ---- rootless ---------------------------------------------------------------------------------
+
+def test_the_proxy_path_works_rootless(sbx_user):
+    origin = Origin()
+    try:
+        ws = sbx_user.workspace("rl")
+        cfg = os.path.join(sbx_user.home, "config")
+        os.makedirs(cfg, exist_ok=True)
+        with open(os.path.join(cfg, "config.json"), "w") as f:
+            json.dump({"network": {"resolve": [f"{ALLOWED}:*:127.0.0.1"]}}, f)
+        if sbx_user.user:
+            os.chown(cfg, sbx_user.pw.pw_uid, sbx_user.pw.pw_gid)
+            os.chown(os.path.join(cfg, "config.json"), sbx_user.pw.pw_uid, sbx_user.pw.pw_gid)
+        sbx_user.ok("policy", "init", "deny-all")
+        sbx_user.ok("policy", "allow", "network", ALLOWED)
+        p = sbx_user.run("run", "--rm", "shell", ws, "--", "sh", "-c",
+                         f"curl -sS http://{ALLOWED}:{origin.port}/a && "
+                         f"curl -sS --noproxy '*' http://{ALLOWED}:{origin.port}/b && "
+                         f"curl -s -o /dev/null -w '%{{http_code}}' http://{BLOCKED}:{origin.port}/c")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert [r["path"] for r in origin.requests] == ["/a", "/b"]
+        assert p.stdout.endswith("403")
+    finally:
+        origin.close()
