@@ -136,8 +136,10 @@ class GitServer:
 class ConnectProxy:
     """A minimal upstream HTTP proxy (CONNECT only) that records the tunnels it opened."""
 
-    def __init__(self):
+    def __init__(self, route=None):
+        self.route = route  # (host, port) -> (host, port): where this proxy's network puts a name
         self.tunnels = []
+        self.requests = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -165,13 +167,33 @@ class ConnectProxy:
         line = data.split(b"\r\n")[0].decode()
         method, target, _ = line.split(" ", 2)
         if method != "CONNECT":
-            c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            # absolute-form: forward the request (one per connection) to where the name lives
+            if not target.startswith("http://"):
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                c.close()
+                return
+            self.requests.append(f"{method} {target}")
+            hostport, _, path = target[7:].partition("/")
+            host, _, port = hostport.partition(":")
+            host, port = self.route(host, int(port or 80)) if self.route else (host, int(port or 80))
+            rest = data.split(b"\r\n", 1)[1]
+            u = socket.create_connection((host, port), timeout=5)
+            u.sendall(f"{method} /{path} HTTP/1.1\r\n".encode() + rest)
+            while True:
+                d = u.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            u.close()
             c.close()
             return
         self.tunnels.append(target)
         host, port = target.rsplit(":", 1)
+        host, port = host.strip("[]"), int(port)
+        if self.route:
+            host, port = self.route(host, port)
         try:
-            u = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
+            u = socket.create_connection((host, port), timeout=5)
         except OSError:
             c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             c.close()

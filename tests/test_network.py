@@ -309,10 +309,12 @@ def test_smuggling_shaped_requests_are_refused_and_never_forwarded(net):
 
 
 def test_upstream_proxy_chaining():
+    """With an upstream proxy configured, the sandbox's connections leave through it (a
+    corporate proxy that knows where `chained.test` lives)."""
     if not IS_ROOT:
         pytest.skip("needs root")
-    up = ConnectProxy()
     origin = Origin()
+    up = ConnectProxy(route=lambda host, port: ("127.0.0.1", origin.port))
     s = Sbx()
     try:
         ws = s.workspace("chain")
@@ -321,12 +323,15 @@ def test_upstream_proxy_chaining():
         with open(os.path.join(cfg, "config.json"), "w") as f:
             json.dump({"network": {"upstream_proxy": f"http://127.0.0.1:{up.port}"}}, f)
         s.ok("policy", "init", "deny-all")
-        s.ok("policy", "allow", "network", "127.0.0.1")
+        s.ok("policy", "allow", "network", "chained.test")
         p = s.run("run", "--rm", "shell", ws, "--", "sh", "-c",
-                  f"curl -sS -x '' --noproxy '*' http://127.0.0.1:{origin.port}/chained")
-        assert p.returncode == 0, p.stdout + p.stderr
-        assert json.loads(p.stdout)["path"] == "/chained"
-        assert up.tunnels == [f"127.0.0.1:{origin.port}"]
+                  "curl -sS --noproxy '*' http://chained.test/t && curl -sS https://chained.test:8443/x -k; "
+                  "curl -s -o /dev/null -w '%{http_code}' http://other.test/")
+        assert p.stdout.startswith('{"method": "GET", "path": "/t"'), p.stdout + p.stderr
+        # plain HTTP goes as an absolute-form request, anything else through CONNECT
+        assert up.requests == ["GET http://chained.test/t"], up.requests
+        assert up.tunnels == ["chained.test:8443"], up.tunnels
+        assert p.stdout.endswith("403")
     finally:
         up.close()
         origin.close()

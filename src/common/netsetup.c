@@ -380,8 +380,29 @@ static int default_route(int fd, int family, int ifindex, uint32_t seq, char *er
 	return rt_request(fd, &r, "add the IPv6 route `default dev lo src ::1`", errbuf, errlen);
 }
 
+/* `ip addr add 127.0.0.53/32 dev lo scope host`. The address is local already (127/8); named on
+ * the interface it makes glibc's AI_ADDRCONFIG see an IPv4 address other than 127.0.0.1, without
+ * which getaddrinfo(AI_ADDRCONFIG) - getent, many resolvers - would not even ask for A records in
+ * a namespace that has only loopback. */
+static int resolver_addr(int fd, int ifindex, uint32_t seq, char *errbuf, size_t errlen)
+{
+	struct rtreq r;
+	struct ifaddrmsg *ifa = rt_start(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, seq, sizeof(*ifa));
+	struct in_addr a = {.s_addr = htonl(SBX_NET_DNS_ADDR_HOST)};
+
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_prefixlen = 32;
+	ifa->ifa_scope = RT_SCOPE_HOST;
+	ifa->ifa_index = (unsigned)ifindex;
+	rt_attr(&r, IFA_LOCAL, &a, sizeof(a));
+	rt_attr(&r, IFA_ADDRESS, &a, sizeof(a));
+	return rt_request(fd, &r, "add the resolver address 127.0.0.53 to lo", errbuf, errlen);
+}
+
 static int setup_routes(int fd, int ifindex, char *errbuf, size_t errlen)
 {
+	if (resolver_addr(fd, ifindex, 4, errbuf, errlen) < 0)
+		return -1;
 	if (default_route(fd, AF_INET, ifindex, 2, errbuf, errlen) < 0)
 		return -1;
 	if (default_route(fd, AF_INET6, ifindex, 3, errbuf, errlen) < 0) {
