@@ -43,7 +43,8 @@ class Net:
         os.makedirs(cfg, exist_ok=True)
         with open(os.path.join(cfg, "config.json"), "w") as f:
             json.dump({"network": {"resolve": [f"{ALLOWED}:*:127.0.0.1", f"{BLOCKED}:*:127.0.0.1",
-                                               f"{GITHOST}:*:127.0.0.1", f"sub.{ALLOWED}:*:127.0.0.1"]}}, f)
+                                               f"{GITHOST}:*:127.0.0.1", f"sub.{ALLOWED}:*:127.0.0.1"],
+                                   "ca_bundle": ca}}, f)
         if sbx.user:
             os.chown(cfg, sbx.pw.pw_uid, sbx.pw.pw_gid)
             os.chown(os.path.join(cfg, "config.json"), sbx.pw.pw_uid, sbx.pw.pw_gid)
@@ -174,6 +175,45 @@ def test_http_rules_on_plain_http(net):
     # HTTPS to a host with HTTP rules cannot be inspected yet: refused, not waved through.
     p = net.sh(f"curl -sS --cacert {net.ca} https://{BLOCKED}:{net.https.port}/pub/x")
     assert p.returncode != 0
+
+
+def raw_proxy_request(net, request):
+    """Send bytes to the forward proxy from inside the sandbox; returns the whole answer."""
+    code = (f"import socket\ns=socket.create_connection(('127.0.0.1',3128))\ns.sendall({request!r})\n"
+            f"s.settimeout(20)\nd=b''\nwhile True:\n    c=s.recv(65536)\n    if not c: break\n    d+=c\n"
+            f"import sys\nsys.stdout.write(d.decode('latin-1'))\n")
+    path = os.path.join(net.ws, "rawreq.py")
+    with open(path, "w") as f:
+        f.write(code)
+    return net.sh(f"python3 {path}").stdout
+
+
+def test_https_requests_the_proxy_makes_itself_are_verified(net):
+    """`GET https://...` in absolute form: the proxy speaks TLS to the origin and verifies it
+    (system store plus the configured ca_bundle); a certificate that does not match is refused."""
+    host = f"{ALLOWED}:{net.https.port}"
+    out = raw_proxy_request(net, f"GET https://{host}/abs HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert out.startswith("HTTP/1.1 200"), out
+    assert '"path": "/abs"' in out
+    net.wait_record(host=ALLOWED, url_path="/abs", decision="allowed")
+    net.sbx.ok("policy", "allow", "network", f"sub.{ALLOWED}")
+    bad = f"sub.{ALLOWED}:{net.https.port}"  # the certificate covers *.allowed.test, not this name
+    out = raw_proxy_request(net, f"GET https://{bad}/abs HTTP/1.1\r\nHost: {bad}\r\n\r\n".encode())
+    assert out.startswith("HTTP/1.1 502"), out
+    assert "certificate verification failed" in out, out
+    before = len(net.https.requests)
+    assert len(net.https.requests) == before
+
+
+def test_connect_allowed_despite_http_allow_rules_but_not_with_http_deny(net):
+    net.sbx.ok("policy", "allow", "network", ALLOWED, "--method", "GET")  # redundant with the network allow
+    p = net.sh(f"curl -sS --cacert {net.ca} https://{ALLOWED}:{net.https.port}/still")
+    assert p.returncode == 0, p.stderr
+    net.sbx.ok("policy", "deny", "network", ALLOWED, "--method", "DELETE")
+    p = net.sh(f"curl -sS --cacert {net.ca} https://{ALLOWED}:{net.https.port}/now-refused")
+    assert p.returncode != 0 and "403" in p.stderr, p.stderr
+    r = net.wait_record(host=ALLOWED, port=net.https.port, decision="denied")
+    assert "cannot be inspected" in r["reason"]
 
 
 # ---- transparent capture (clients that ignore the proxy variables) ---------------------------
@@ -405,5 +445,20 @@ def test_the_proxy_path_works_rootless(sbx_user):
         assert p.returncode == 0, p.stdout + p.stderr
         assert [r["path"] for r in origin.requests] == ["/a", "/b"]
         assert p.stdout.endswith("403")
+        # Without a ca_bundle, a server signed by an unknown CA is refused by the proxy's own TLS.
+        tmp = tempfile.mkdtemp(prefix="sbxca")
+        _, cert, key = make_ca(tmp, [ALLOWED])
+        tls = Origin(tls=(cert, key))
+        try:
+            host = f"{ALLOWED}:{tls.port}"
+            code = (f"import socket;s=socket.create_connection(('127.0.0.1',3128));"
+                    f"s.sendall(b'GET https://{host}/v HTTP/1.1\\r\\nHost: {host}\\r\\n\\r\\n');"
+                    f"print(s.recv(4096).decode())")
+            p = sbx_user.run("run", "--rm", "shell", ws, "--", "python3", "-c", code)
+            assert p.stdout.startswith("HTTP/1.1 502") and "certificate verification failed" in p.stdout, p.stdout
+            assert tls.requests == []
+        finally:
+            tls.close()
+            shutil.rmtree(tmp, ignore_errors=True)
     finally:
         origin.close()

@@ -311,8 +311,9 @@ enum sbx_sni_result sbx_sni_parse(const uint8_t *buf, size_t len, struct sbx_sni
 			break;
 		}
 		reclen = (size_t)buf[pos + 3] << 8 | buf[pos + 4];
-		if (reclen == 0 || reclen > REC_MAX || ++nrec > SBX_TLS_MAX_RECORDS)
+		if (reclen == 0 || reclen > REC_MAX)
 			return SBX_SNI_BAD;
+		nrec++;
 
 		take = avail - REC_HDR < reclen ? avail - REC_HDR : reclen;
 		if (have < HS_HDR) {
@@ -331,6 +332,9 @@ enum sbx_sni_result sbx_sni_parse(const uint8_t *buf, size_t len, struct sbx_sni
 		if (take < reclen)
 			break;
 		pos += REC_HDR + reclen;
+		/* The last record allowed, and the hello goes on: no need to wait for more. */
+		if (nrec == SBX_TLS_MAX_RECORDS && (total == 0 || have < total))
+			return SBX_SNI_BAD;
 	}
 	if (total == 0)
 		return SBX_SNI_NEED_MORE; /* the handshake header so far was checked above */

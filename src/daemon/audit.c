@@ -59,6 +59,7 @@ struct sbx_audit {
 	uint64_t submitted_seq, committed_seq;
 	uint64_t committed, rejected;
 	uint64_t fail_count;     /* failed commit attempts, ever */
+	bool failing;            /* the last attempt failed: flush does not wait for the retry */
 	int64_t last_id;
 	unsigned flush_waiters;
 	bool stopping;
@@ -305,6 +306,7 @@ static void *writer_main(void *arg)
 			a->committed_seq += n;
 			a->committed += n;
 			a->last_id = last_id;
+			a->failing = false;
 			pthread_cond_broadcast(&a->done);
 			pthread_mutex_unlock(&a->mu);
 			for (size_t i = 0; i < n; i++)
@@ -319,6 +321,7 @@ static void *writer_main(void *arg)
 		}
 
 		a->fail_count++;
+		a->failing = true;
 		pthread_cond_broadcast(&a->done); /* a waiting flush returns -1 rather than hang */
 		streak++;
 		if (streak == 1 || sbx_monotonic_ms() - last_log >= FAIL_LOG_EVERY_MS) {
@@ -523,7 +526,9 @@ int sbx_audit_flush(struct sbx_audit *a)
 
 	pthread_mutex_lock(&a->mu);
 	uint64_t target = a->submitted_seq, fails = a->fail_count;
-	if (a->committed_seq < target) {
+	if (a->committed_seq < target && a->failing) {
+		rc = -1; /* the retry may be seconds away; the failure is already logged */
+	} else if (a->committed_seq < target) {
 		a->flush_waiters++;
 		pthread_cond_signal(&a->work); /* no point waiting out the batch delay */
 		while (a->committed_seq < target && a->fail_count == fails && !a->writer_done)
@@ -533,6 +538,16 @@ int sbx_audit_flush(struct sbx_audit *a)
 	}
 	pthread_mutex_unlock(&a->mu);
 	return rc;
+}
+
+bool sbx_audit_full(struct sbx_audit *a)
+{
+	bool full;
+
+	pthread_mutex_lock(&a->mu);
+	full = a->count == a->cap || a->stopping;
+	pthread_mutex_unlock(&a->mu);
+	return full;
 }
 
 void sbx_audit_counters(struct sbx_audit *a, uint64_t *committed, uint64_t *rejected)

@@ -47,10 +47,14 @@ void sbx_audit_close(struct sbx_audit *a);
  * sbx_audit_sanitize). Returns 0, or -1 when the queue is full (or memory is exhausted), which
  * is counted as rejected. Never waits for the database. Thread-safe. */
 int sbx_audit_submit(struct sbx_audit *a, const struct sbx_audit_rec *rec);
-/* Wait until everything submitted so far is committed. Returns 0 once it is, or -1 as soon as a
- * commit attempt fails while waiting (the failure is logged; the records stay queued and the
- * writer keeps retrying), so that the daemon's main thread is not stuck behind a broken disk. */
+/* Wait until everything submitted so far is committed. Returns 0 once it is, or -1 at once while
+ * the writer cannot commit (its last attempt failed) or as soon as an attempt fails while
+ * waiting: the failure is logged, the records stay queued and the writer keeps retrying. So the
+ * daemon's main thread waits at most about one busy timeout, never behind a broken disk. */
 int sbx_audit_flush(struct sbx_audit *a);
+/* True when a submit now would fail (the queue is full, or the log is closing): a caller that
+ * submits only when a connection ends asks this before letting the connection through. */
+bool sbx_audit_full(struct sbx_audit *a);
 /* Records committed so far / dropped because the queue was full (for diagnose and tests). */
 void sbx_audit_counters(struct sbx_audit *a, uint64_t *committed, uint64_t *rejected);
 /* An eventfd (non-blocking, close-on-exec, owned by the log) that becomes readable after each

@@ -1113,7 +1113,7 @@ static void collect(const struct sbx_policy *p, const struct tgt *t, struct pick
 			b = lookup(p, TAG_SUFFIX, suf, t->hostlen - i - 1);
 			for (size_t k = 0; b && k < b->count; k++) {
 				const struct prule *pr = &p->rules[p->idx[b->first + k]];
-				if (pr->rule.res.type == SBX_RES_ANY_DEPTH || first_label || 1)
+				if (pr->rule.res.type == SBX_RES_ANY_DEPTH || first_label)
 					consider(pk, t, pr);
 			}
 		}
@@ -1262,6 +1262,9 @@ void sbx_policy_decide(const struct sbx_policy *p, const struct sbx_target *in, 
 		review = better(pk.best[HTTP_REVIEW], pk.best[NET_REVIEW]) ? pk.best[HTTP_REVIEW] : pk.best[NET_REVIEW];
 		allow = better(pk.best[HTTP_ALLOW], pk.best[NET_ALLOW]) ? pk.best[HTTP_ALLOW] : pk.best[NET_ALLOW];
 	}
+	/* Could a request to this host be refused or held by an HTTP rule? Then a connection whose
+	 * requests cannot be read (an opaque tunnel) must not be let through on the network rule. */
+	d->http_restricts = pk.best[HTTP_DENY] || pk.best[HTTP_REVIEW];
 	if (deny) {
 		set_decision(d, SBX_RULE_DENY, deny, "denied by rule");
 	} else if (review) {
@@ -1273,6 +1276,7 @@ void sbx_policy_decide(const struct sbx_policy *p, const struct sbx_target *in, 
 		set_decision(d, SBX_RULE_ALLOW, pk.best[HTTP_ALLOW] ? pk.best[HTTP_ALLOW] : pk.best[HTTP_REVIEW],
 			     "the request decides, by HTTP rule");
 		d->http_rules = true;
+		d->http_restricts = true; /* only some requests are allowed */
 	} else {
 		target_text(&t, what, sizeof(what));
 		if (t.special)

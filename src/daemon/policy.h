@@ -142,7 +142,8 @@ void sbx_policy_free(struct sbx_policy *p);
 
 /* The host is normalised again (lowercased, trailing dot dropped); a host that is an IP literal
  * ("10.0.0.1", "[::1]") counts as that address (when no address is given), never as a name; a
- * host that is not a valid DNS name is denied. */
+ * host that is not a valid DNS name, or that the C library would read as an IPv4 address in a
+ * non-standard form ("127.1", "0x7f.1", "2130706433"), is denied. */
 struct sbx_target {
 	const char *sandbox; /* name */
 	const char *host;    /* lowercased host name, or NULL when only an address is known */
@@ -159,6 +160,9 @@ struct sbx_decision {
 				       * Points into the policy: valid while the policy lives */
 	bool http_rules;              /* connection level: method/path rules exist for this target,
 				       * so the request must be seen before the final decision */
+	bool http_restricts;          /* connection level: an HTTP rule could refuse or hold a request
+				       * to this target (an HTTP deny/review rule matches it, or only
+				       * HTTP allows open it): an opaque tunnel must not be allowed */
 	char reason[160];             /* short text for the log and the refusal */
 };
 

@@ -26,6 +26,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #include "log.h"
 #include "policy.h"
 #include "resolver.h"
+#include "tls_client.h"
 #include "tls_sni.h"
 #include "util.h"
 
@@ -118,6 +120,8 @@ struct sbx_proxy {
 	char up_host[256]; /* upstream proxy, "" = none */
 	uint16_t up_port;
 	char ca_bundle[PATH_MAX];
+	struct sbx_tls_client *tls; /* for connections the proxy itself makes over TLS */
+	uint64_t audit_warned_ms;
 	size_t nconns;
 	struct sbx_proxy_stats stats;
 };
@@ -130,6 +134,7 @@ enum px_state {
 	S_RESOLVE,
 	S_CONNECT,
 	S_PXCONNECT, /* CONNECT through the upstream proxy */
+	S_TLS,       /* our own TLS handshake with the origin (https:// requests in absolute form) */
 	S_TUNNEL,
 	S_HTTP,
 	S_REFUSE,    /* writing a refusal, then closing */
@@ -167,6 +172,9 @@ struct px_conn {
 	bool via_override;
 	bool via_upstream_proxy;
 	bool explicit_addr_rule; /* decided by an address rule that names the destination */
+	bool origin_tls;     /* the proxy speaks TLS to the origin (a GET https://... request) */
+	SSL *ussl;
+	bool ssl_want_read, ssl_want_write;
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
 	bool has_rule;
@@ -417,9 +425,20 @@ static void audit_submit(struct sbx_proxy *p, const struct sbx_audit_rec *r)
 	if (!p->d->audit)
 		return;
 	if (sbx_audit_submit(p->d->audit, r) < 0) {
+		uint64_t now = sbx_monotonic_ms();
 		p->stats.audit_rejected++;
-		log_warn("audit log queue full: a record of sandbox %s was not stored", r->sandbox);
+		if (now - p->audit_warned_ms > 60000) {
+			log_warn("the audit log cannot take records (queue full: is the disk full or the database "
+				 "locked?); new connections are refused until it recovers");
+			p->audit_warned_ms = now;
+		}
 	}
+}
+
+/* The log is full: new attempts are refused rather than let through unrecorded. */
+static bool audit_blocked(struct sbx_proxy *p)
+{
+	return p->d->audit && sbx_audit_full(p->d->audit);
 }
 
 static void conn_audit(struct px_conn *c)
@@ -496,7 +515,8 @@ static void request_text(const struct px_conn *c, char *out, size_t n)
 	if (!c->method[0] || strcmp(c->method, "CONNECT") == 0)
 		snprintf(out, n, "CONNECT %s", dest);
 	else
-		snprintf(out, n, "%s http://%s%s", c->method, c->authority[0] ? c->authority : dest, c->url_path);
+		snprintf(out, n, "%s %s://%s%s", c->method, c->origin_tls ? "https" : "http",
+			 c->authority[0] ? c->authority : dest, c->url_path);
 }
 
 /* Ends the connection with an HTTP error (forward path, or transparent plain HTTP), or a reset
@@ -575,6 +595,10 @@ static void conn_finish(struct px_conn *c, const char *decision)
 		sbx_resolver_cancel(c->p->resolver, c->resolve_handle);
 	c->resolve_handle = 0;
 	side_close(c, &c->c, strcmp(c->decision, "allowed") != 0 && c->state != S_REFUSE);
+	if (c->ussl) {
+		SSL_free(c->ussl);
+		c->ussl = NULL;
+	}
 	side_close(c, &c->u, false);
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++)
@@ -616,6 +640,9 @@ static void on_timeout(struct sbx_loop *loop, void *ud)
 		break;
 	case S_PXCONNECT:
 		refuse(c, 504, "error", "the upstream proxy did not answer in time");
+		break;
+	case S_TLS:
+		refuse(c, 504, "error", "the TLS handshake with %s did not complete in time", c->host[0] ? c->host : "the origin");
 		break;
 	default:
 		conn_finish(c, NULL);
@@ -781,6 +808,7 @@ static void start_upstream(struct px_conn *c)
 
 static void begin_relay(struct px_conn *c);
 static void send_pxconnect(struct px_conn *c);
+static void upstream_ready(struct px_conn *c);
 
 static void try_connect(struct px_conn *c)
 {
@@ -831,11 +859,58 @@ static void connected(struct px_conn *c)
 		return;
 	}
 	setsockopt(c->u.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (c->via_upstream_proxy && c->mode == M_TUNNEL) {
+	if (c->via_upstream_proxy && (c->mode == M_TUNNEL || c->origin_tls)) {
 		send_pxconnect(c);
 		return;
 	}
-	begin_relay(c);
+	upstream_ready(c);
+}
+
+static void tls_step(struct px_conn *c)
+{
+	int r = SSL_do_handshake(c->ussl);
+	char why[256];
+
+	if (r == 1) {
+		c->ssl_want_read = c->ssl_want_write = false;
+		begin_relay(c);
+		return;
+	}
+	switch (SSL_get_error(c->ussl, r)) {
+	case SSL_ERROR_WANT_READ:
+		side_set(c, &c->u, SBX_EV_READ);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		side_set(c, &c->u, SBX_EV_WRITE);
+		return;
+	default:
+		sbx_tls_client_error(c->ussl, why, sizeof(why));
+		refuse(c, 502, "error", "%s:%u: %s", c->host[0] ? c->host : "the origin", c->port, why);
+		return;
+	}
+}
+
+/* The byte stream to the origin stands (directly or through the upstream proxy). */
+static void upstream_ready(struct px_conn *c)
+{
+	char a[INET6_ADDRSTRLEN];
+	const char *name = c->host;
+
+	if (!c->origin_tls) {
+		begin_relay(c);
+		return;
+	}
+	if (!name[0]) {
+		addr_text(c->orig_family, c->orig_addr, a, sizeof(a));
+		name = a;
+	}
+	if (!(c->ussl = sbx_tls_client_ssl(c->p->tls, c->u.fd, name))) {
+		refuse(c, 502, "error", "cannot set up TLS to %s", name);
+		return;
+	}
+	c->state = S_TLS;
+	timer_set(c, CONNECT_TIMEOUT_MS);
+	tls_step(c);
 }
 
 static void send_pxconnect(struct px_conn *c)
@@ -910,7 +985,11 @@ static void pxconnect_read(struct px_conn *c)
 	/* Anything after the head belongs to the tunnel: the server spoke first. */
 	sbx_buf_consume(&c->din, m->head_len);
 	free(m);
-	begin_relay(c);
+	if (c->origin_tls && c->din.len) {
+		refuse(c, 502, "error", "the upstream proxy sent data before the TLS handshake");
+		return;
+	}
+	upstream_ready(c);
 }
 
 /* ---- HTTP mode ---- */
@@ -945,7 +1024,7 @@ static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *
 {
 	sbx_buf *o = &c->uout;
 
-	if (c->via_upstream_proxy)
+	if (c->via_upstream_proxy && !c->origin_tls)
 		sbx_buf_printf(o, "%.*s http://%s%s HTTP/1.%d\r\n", (int)m->method.len, m->method.p, c->authority,
 			       origin_path, m->version == 10 ? 0 : 1);
 	else
@@ -1150,6 +1229,55 @@ static int read_buf(struct side *s, sbx_buf *b, size_t want)
 	return errno == EAGAIN || errno == EINTR ? 0 : -2;
 }
 
+/* The origin side of HTTP mode, in clear or through our TLS session. */
+static int u_read(struct px_conn *c, sbx_buf *b, size_t want)
+{
+	size_t room = sbx_buf_room(b);
+	char *p;
+	int n;
+
+	if (!c->ussl)
+		return read_buf(&c->u, b, want);
+	c->ssl_want_read = c->ssl_want_write = false;
+	if (room == 0)
+		return 0;
+	if (want > room)
+		want = room;
+	if (!(p = sbx_buf_reserve(b, want)))
+		return 0;
+	n = SSL_read(c->ussl, p, (int)want);
+	if (n > 0) {
+		sbx_buf_commit(b, (size_t)n);
+		return 1;
+	}
+	switch (SSL_get_error(c->ussl, n)) {
+	case SSL_ERROR_WANT_READ: c->ssl_want_read = true; return 0;
+	case SSL_ERROR_WANT_WRITE: c->ssl_want_write = true; return 0;
+	case SSL_ERROR_ZERO_RETURN: return -1;
+	default: ERR_clear_error(); return -2;
+	}
+}
+
+static bool u_write(struct px_conn *c, sbx_buf *b, uint64_t *count)
+{
+	if (!c->ussl)
+		return write_buf(c, &c->u, b, count);
+	while (b->len > 0) {
+		int n = SSL_write(c->ussl, b->data, (int)(b->len > (1u << 30) ? (1u << 30) : b->len));
+		if (n > 0) {
+			*count += (uint64_t)n;
+			sbx_buf_consume(b, (size_t)n);
+			continue;
+		}
+		switch (SSL_get_error(c->ussl, n)) {
+		case SSL_ERROR_WANT_READ: c->ssl_want_read = true; return true;
+		case SSL_ERROR_WANT_WRITE: c->ssl_want_write = true; return true;
+		default: ERR_clear_error(); return false;
+		}
+	}
+	return true;
+}
+
 static void http_step(struct px_conn *c)
 {
 	int r;
@@ -1170,13 +1298,13 @@ static void http_step(struct px_conn *c)
 			break;
 		}
 	}
-	if (!write_buf(c, &c->u, &c->uout, &c->bytes_up)) {
+	if (!u_write(c, &c->uout, &c->bytes_up)) {
 		refuse(c, 502, "error", "the upstream closed the connection while receiving the request");
 		return;
 	}
 	/* upstream -> client */
 	while (!c->down_done && sbx_buf_room(&c->cout) >= 4096) {
-		r = read_buf(&c->u, &c->din, 65536);
+		r = u_read(c, &c->din, 65536);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -1218,7 +1346,8 @@ static void http_step(struct px_conn *c)
 	side_set(c, &c->c, (!c->up_done && sbx_buf_room(&c->uout) >= 4096 ? SBX_EV_READ : 0) |
 				   (c->cout.len ? SBX_EV_WRITE : 0));
 	side_set(c, &c->u, (!c->down_done && sbx_buf_room(&c->cout) >= 4096 ? SBX_EV_READ : 0) |
-				   (c->uout.len ? SBX_EV_WRITE : 0));
+				   (c->uout.len ? SBX_EV_WRITE : 0) | (c->ssl_want_read ? SBX_EV_READ : 0) |
+				   (c->ssl_want_write ? SBX_EV_WRITE : 0));
 }
 
 /* ---- tunnels ---- */
@@ -1337,7 +1466,7 @@ static void tunnel_step(struct px_conn *c)
 static void set_authority(struct px_conn *c)
 {
 	bool v6 = strchr(c->host, ':') != NULL;
-	bool dflt = c->port == 80;
+	bool dflt = c->port == (c->origin_tls ? 443 : 80);
 
 	if (dflt)
 		snprintf(c->authority, sizeof(c->authority), "%s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
@@ -1390,9 +1519,10 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 			refuse(c, 400, "error", "a proxy request needs an absolute http:// URI");
 			return;
 		}
-		if (strcmp(t.scheme, "http") != 0) {
-			refuse(c, 501, "error",
-			       "%s:// requests through the proxy are not supported; clients use CONNECT for https", t.scheme);
+		if (strcmp(t.scheme, "https") == 0)
+			c->origin_tls = true; /* the proxy makes (and verifies) the TLS connection itself */
+		else if (strcmp(t.scheme, "http") != 0) {
+			refuse(c, 501, "error", "%s:// requests are not supported by the proxy", t.scheme);
 			return;
 		}
 		c->port = t.port;
@@ -1430,7 +1560,8 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	}
 	c->mode = M_HTTP;
 	c->client_version10 = m->version == 10;
-	c->req_upgrade = m->upgrade;
+	/* An upgraded connection is relayed as an opaque tunnel, which our own TLS cannot be. */
+	c->req_upgrade = m->upgrade && !c->origin_tls;
 	c->req_body = m->body;
 	c->req_remaining = m->content_length;
 	if (m->body == SBX_HTTP_BODY_CHUNKED)
@@ -1462,9 +1593,9 @@ static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 		refuse(c, 403, "denied", "%s", c->dec.reason);
 		return;
 	}
-	if (c->dec.http_rules) {
-		/* HTTP rules (method, path) apply to this host, and an opaque tunnel would hide the
-		 * requests from them: fail closed until they can be inspected. */
+	if (c->dec.http_restricts) {
+		/* HTTP rules (method, path) could refuse requests to this host, and an opaque tunnel
+		 * would hide the requests from them: fail closed until they can be inspected. */
 		refuse(c, 403, "denied",
 		       "HTTP rules (method/path) apply to %s, and HTTPS requests cannot be inspected for them; "
 		       "use a network-level rule for this host",
@@ -1524,7 +1655,7 @@ static void tunnel_decide_and_go(struct px_conn *c)
 {
 	timer_clear(c);
 	decide(c, false);
-	if (c->dec.kind == SBX_RULE_ALLOW && c->dec.http_rules) {
+	if (c->dec.kind == SBX_RULE_ALLOW && c->dec.http_restricts) {
 		c->dec.kind = SBX_RULE_DENY;
 		snprintf(c->dec.reason, sizeof(c->dec.reason),
 			 "HTTP rules (method/path) apply to %s and this connection cannot be inspected for them",
@@ -1634,6 +1765,9 @@ static void conn_step(struct px_conn *c)
 		return;
 	case S_PXCONNECT:
 		pxconnect_read(c);
+		return;
+	case S_TLS:
+		tls_step(c);
 		return;
 	case S_HTTP:
 		http_step(c);
@@ -1754,6 +1888,14 @@ static void accept_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 
 		if (cfd < 0)
 			return;
+		if (audit_blocked(p)) {
+			/* Nothing goes through unlogged: while the log cannot take records, refuse. */
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(cfd);
+			p->stats.refused++;
+			continue;
+		}
 		if (sb->nconns >= SBX_PROXY_MAX_CONNS_PER_SANDBOX || p->nconns >= SBX_PROXY_MAX_CONNS) {
 			struct linger lg = {.l_onoff = 1, .l_linger = 0};
 			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -1809,6 +1951,10 @@ static void dns_one(struct px_sb *sb, int fd, const uint8_t *pkt, size_t len, co
 	sb->p->stats.dns_queries++;
 	if (rc < 0)
 		return;
+	if (audit_blocked(sb->p)) {
+		n = sbx_dns_build_answer(&q, SBX_DNS_SERVFAIL, NULL, 0, out, sizeof(out));
+		goto send;
+	}
 	if (rc > 0) {
 		n = sbx_dns_build_answer(&q, rc, NULL, 0, out, sizeof(out));
 		goto send;
@@ -2124,7 +2270,12 @@ int sbx_proxy_new(struct sbx_daemon *d, struct sbx_proxy **out, sbx_err *err)
 	if (!p)
 		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
 	p->d = d;
-	if (load_config(p, err) < 0 || sbx_resolver_new(d->loop, 4, &p->resolver, err) < 0) {
+	if (load_config(p, err) < 0 || sbx_tls_client_new(p->ca_bundle, &p->tls, err) < 0) {
+		free(p);
+		return -1;
+	}
+	if (sbx_resolver_new(d->loop, 4, &p->resolver, err) < 0) {
+		sbx_tls_client_free(p->tls);
 		free(p);
 		return -1;
 	}
@@ -2143,6 +2294,7 @@ void sbx_proxy_free(struct sbx_proxy *p)
 	while (p->sbs)
 		sbx_proxy_detach(p, p->sbs->id);
 	sbx_resolver_free(p->resolver);
+	sbx_tls_client_free(p->tls);
 	free(p);
 }
 

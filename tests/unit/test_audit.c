@@ -768,9 +768,12 @@ static void test_queue_full(void)
 	uint64_t committed, rejected, t0, slowest = 0;
 	int accepted = 0, refused = 0, rc = -1;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 7; i++)
 		accepted += sbx_audit_submit(a, &r) == 0;
+	ok(!sbx_audit_full(a), "with one place left the log is not full");
+	accepted += sbx_audit_submit(a, &r) == 0;
 	is_int(accepted, 8, "8 records fill a queue of 8 while the database is locked");
+	ok(sbx_audit_full(a), "sbx_audit_full says so");
 	for (int i = 0; i < 100; i++) {
 		t0 = sbx_monotonic_ns();
 		refused += sbx_audit_submit(a, &r) < 0;
@@ -803,7 +806,8 @@ static void test_queue_full(void)
 	sbx_audit_counters(a, &committed, &rejected);
 	is_int(committed, 8, "the 8 queued records are committed");
 	is_int(count_all(path), 8, "... exactly once each");
-	ok(sbx_audit_submit(a, &r) == 0 && sbx_audit_flush(a) == 0, "the queue accepts records again");
+	ok(!sbx_audit_full(a) && sbx_audit_submit(a, &r) == 0 && sbx_audit_flush(a) == 0,
+	   "the queue accepts records again");
 	sbx_audit_close(a);
 
 	/* Closing while the database stays locked gives up after a few attempts instead of hanging. */

@@ -739,6 +739,9 @@ static void test_limits(void)
 	sizes[SBX_TLS_MAX_RECORDS] = 0;
 	n = wrap_sizes(m.b, m.n, sizes, 0x0301, buf);
 	expect("hello in one record too many", buf, n, SBX_SNI_BAD, NULL);
+	is_int(parse(buf, SBX_TLS_MAX_RECORDS * 6, &s), SBX_SNI_BAD,
+	       "BAD as soon as the last allowed record ends without the hello");
+	is_int(parse(buf, SBX_TLS_MAX_RECORDS * 6 - 1, &s), SBX_SNI_NEED_MORE, "NEED_MORE one byte before");
 }
 
 int main(void)
