@@ -157,6 +157,12 @@ class ConnectProxy:
             threading.Thread(target=self._one, args=(c,), daemon=True).start()
 
     def _one(self, c):
+        try:
+            self._relay(c)
+        except OSError:
+            c.close()
+
+    def _relay(self, c):
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = c.recv(4096)

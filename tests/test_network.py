@@ -348,6 +348,83 @@ def test_smuggling_shaped_requests_are_refused_and_never_forwarded(net):
     assert len(net.http.requests) == before
 
 
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit", "smuggling")
+
+
+def test_the_smuggling_corpus_through_the_transparent_path(net):
+    """Every request in the parser's smuggling corpus, sent by a client that ignores the proxy
+    variables: refused (4xx/5xx or closed), and nothing reaches the origin - except the valid
+    first request of a pipelined pair, whose second never does."""
+    reqs = sorted(f for f in os.listdir(CORPUS) if f.endswith(".req"))
+    assert len(reqs) > 40
+    corpus = os.path.join(net.ws, "corpus")
+    shutil.rmtree(corpus, ignore_errors=True)
+    shutil.copytree(CORPUS, corpus)
+    script = os.path.join(net.ws, "corpus.py")
+    with open(script, "w") as f:
+        f.write(f"""import os, socket, sys
+for name in sys.argv[1:]:
+    data = open(os.path.join({corpus!r}, name), 'rb').read()
+    s = socket.create_connection(({ALLOWED!r}, {net.http.port}))
+    s.settimeout(10)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b''
+        while True:
+            c = s.recv(65536)
+            if not c: break
+            out += c
+    except OSError as e:
+        out = b''
+    first = out.split(b'\\r\\n', 1)[0].decode('latin-1')
+    print(name, first.split(' ')[1] if first.startswith('HTTP/') else 'closed', out.count(b'HTTP/1.'), flush=True)
+""")
+    for name in reqs:
+        before = len(net.http.requests)
+        p = net.sh(f"python3 {script} {name}")
+        got = p.stdout.split()
+        assert len(got) == 3, (name, p.stdout, p.stderr)
+        seen = len(net.http.requests) - before
+        if name.startswith("pipelined-"):
+            assert seen <= 1 and int(got[2]) <= 1, (name, got, net.http.requests[before:])
+        else:
+            assert got[1] == "closed" or int(got[1]) >= 400, (name, got)
+            assert seen == 0, (name, net.http.requests[before:])
+
+
+def test_smuggling_shaped_responses_never_reach_the_client(net):
+    """An origin answering with an ambiguous response (CL+TE, duplicate Content-Length, bad
+    chunking): the client gets a 502 or a cut-off body, never the smuggled second message."""
+    resps = sorted(f for f in os.listdir(CORPUS) if f.endswith(".resp"))
+    assert resps
+    for name in resps:
+        data = open(os.path.join(CORPUS, name), "rb").read()
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+
+        def serve(srv=srv, data=data):
+            try:
+                c, _ = srv.accept()
+                c.recv(65536)
+                c.sendall(data)
+                c.close()
+            except OSError:
+                pass
+
+        import threading
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        p = net.sh(f"curl -s -i --max-time 10 http://{ALLOWED}:{port}/r")
+        srv.close()
+        t.join(5)
+        out = p.stdout
+        assert sum(line.startswith("HTTP/1.") for line in out.splitlines()) <= 1, (name, out)
+        assert out.startswith("HTTP/1.1 502") or p.returncode != 0, (name, p.returncode, out)
+
+
 def test_upstream_proxy_chaining():
     """With an upstream proxy configured, the sandbox's connections leave through it (a
     corporate proxy that knows where `chained.test` lives)."""

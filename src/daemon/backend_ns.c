@@ -233,8 +233,13 @@ static int spawn_init(struct sbx_daemon *d, const char *cgname, const char *sock
 			sbx_err_sys(err, SBX_E_INTERNAL, e, "clone3");
 		goto fail;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		/* Our copy of the write end would keep the read below from ever seeing EOF if the
+		 * parent died before releasing us (the child would wait forever, holding the
+		 * daemon's lock and descriptors). */
+		close(sync[1]);
 		child(d, sync[0], sp[1], listen_fd, null_fd);
+	}
 
 	close_and_reset(sync[0]);
 	close_and_reset(sp[1]);
