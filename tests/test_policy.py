@@ -424,6 +424,9 @@ def test_bad_input(sbx):
         (("check", "network", "example.com", "--method", "G:T"), "invalid HTTP method 'G:T'"),
         (("check", "network", "example.com", "--path", "nope"), "invalid path 'nope'"),
         (("log", "bad/name"), "invalid sandbox name 'bad/name'"),
+        # Bytes that are not UTF-8 never reach the daemon (a --method cannot silently fall away).
+        (("allow", "network", "api.example.com", "--method", "G\udcffT"), "method 'G\\xffT' is not valid UTF-8"),
+        (("allow", "network", "a\udcff.example.com"), "argument 'a\\xff.example.com' is not valid UTF-8"),
     ]
     for args, msg in cases:
         err = fails(sbx, 65, *args)

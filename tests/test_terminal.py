@@ -65,6 +65,7 @@ class Term:
 
 def test_interactive_shell(sbx):
     ws = sbx.workspace()
+    sbx.ok("policy", "init", "balanced")  # else the first run asks for it (tested in test_policy.py)
     t = Term(sbx, "run", "shell", "--name", "tty", cwd=ws, rows=30, cols=100)
     t.expect("$ ")
     t.send(b"stty size; tty; echo marker-$((6*7))\r")

@@ -52,7 +52,7 @@ static const char policy_help[] =
 	"           a bare host means port 443. Exit code: 0 allowed, 1 blocked, 2 held for review.\n"
 	"  reset    remove every rule you added (global and per sandbox) and apply the chosen preset again;\n"
 	"           with --sandbox NAME, remove that sandbox's rules only. Asks first on a terminal\n"
-	"           unless -y; without a terminal (scripts) it proceeds.\n"
+	"           unless -y (no answer: nothing changes, exit 1); without a terminal it proceeds.\n"
 	"  log      what sandboxes tried: blocked and allowed requests per host, with the rule that\n"
 	"           decided; --raw: one line per connection, oldest first (the last 100, or --limit N);\n"
 	"           --follow: the last 10, then new ones as they come, until Ctrl-C (with --json: one\n"
@@ -190,11 +190,30 @@ static const char *opt_name(int letter)
 	return "?";
 }
 
+/* Arguments travel as JSON strings, which must be UTF-8: refuse others here, so that no value
+ * (a --method narrowing a rule, say) can fall out of a request on the way. */
+static int check_text(const char *what, const char *s)
+{
+	json_t *j = json_string(s);
+	sbx_err err = SBX_ERR_INIT;
+	char shown[256];
+	size_t o = 0;
+
+	if (j) {
+		json_decref(j);
+		return 0;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof(shown); p++)
+		o += (size_t)snprintf(shown + o, sizeof(shown) - o, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
+	sbx_err_set(&err, SBX_E_INVALID, "%s '%s' is not valid UTF-8 text", what, shown);
+	return cli_fail(&err);
+}
+
 /* Parses the options of a subcommand; `accepted` lists the letters of all_opts it takes.
  * Returns 0, -1 after printing help, or an exit code. */
 static int parse_opts(int argc, char **argv, const char *accepted, struct popts *o)
 {
-	int c;
+	int c, r;
 
 	memset(o, 0, sizeof(*o));
 	o->args = json_array();
@@ -208,6 +227,8 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct popts 
 			return usage_err("invalid option for `sbx policy %s`", argv[0]);
 		if (!strchr(accepted, c))
 			return usage_err("`sbx policy %s` does not take --%s", argv[0], opt_name(c));
+		if (optarg && (r = check_text(opt_name(c), optarg)) != 0)
+			return r;
 		switch (c) {
 		case 'M': o->method = optarg; break;
 		case 'P': o->path = optarg; break;
@@ -229,8 +250,11 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct popts 
 		default: return usage_err("invalid option");
 		}
 	}
-	for (int i = optind; i < argc; i++)
+	for (int i = optind; i < argc; i++) {
+		if ((r = check_text("argument", argv[i])) != 0)
+			return r;
 		json_array_append_new(o->args, json_string(argv[i]));
+	}
 	if (o->sandbox && !sbx_name_valid(o->sandbox)) {
 		sbx_err err = SBX_ERR_INIT;
 		sbx_err_set(&err, SBX_E_INVALID,

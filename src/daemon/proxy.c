@@ -1673,7 +1673,7 @@ static void tunnel_decide_and_go(struct px_conn *c)
  * them. */
 static void peek_read(struct px_conn *c)
 {
-	uint8_t buf[SBX_TLS_MAX_HELLO + 512];
+	uint8_t buf[SBX_TLS_MAX_INPUT];
 	ssize_t n = recv(c->c.fd, buf, sizeof(buf), MSG_PEEK);
 	struct sbx_sni sni;
 	size_t i = 0;
