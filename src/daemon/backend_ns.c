@@ -350,6 +350,10 @@ static void __attribute__((noreturn)) helper_main(struct sbx_daemon *d, struct s
 	int fds[2];
 
 	prctl(PR_SET_NAME, "sbxd-helper", 0, 0, 0); /* not a daemon, for anyone counting them */
+	/* The instance lock is the daemon's: a helper outliving a killed daemon must not keep the
+	 * next one from starting. */
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
 	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
 	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0)
 		goto fail;

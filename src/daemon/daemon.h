@@ -165,6 +165,7 @@ struct sbx_daemon {
 	struct sbx_policy *policy;
 	struct sbx_audit *audit;
 	struct sbx_proxy *proxy;
+	int lock_fd;     /* the instance lock (flock): held for this daemon's life, by it alone */
 	void *nft_batch; /* the sandbox network rules (netrules.h), built once, sent in every SETUP */
 	size_t nft_batch_len;
 };

@@ -34,6 +34,7 @@
 #include "initproto.h"
 #include "log.h"
 #include "netrules.h"
+#include "policy.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sbxd: cannot lock %s: %s\n", d->paths.lock_path, strerror(errno));
 		return 74;
 	}
+	d->lock_fd = lock_fd;
 	signal(SIGPIPE, SIG_IGN);
 	/* Sandbox inits prepared ahead by helper processes become our children when the helper
 	 * exits; we reap them like the ones we clone ourselves. */
@@ -238,6 +240,8 @@ int main(int argc, char **argv)
 	d->proxy = NULL;
 	sbx_audit_close(d->audit);
 	d->audit = NULL;
+	sbx_policy_free(d->policy);
+	d->policy = NULL;
 	log_info("stopped");
 	close(lock_fd);
 	return 0;

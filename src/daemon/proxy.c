@@ -142,6 +142,14 @@ enum px_state {
 
 enum px_mode { M_TUNNEL, M_HTTP };
 
+/* One message body in flight: how it is framed, and how much of it is left. */
+struct body {
+	int kind;                  /* enum sbx_http_body */
+	uint64_t remaining;        /* LENGTH */
+	struct sbx_http_chunked chunked;
+	bool done;
+};
+
 struct side {
 	int fd;
 	unsigned want;  /* events asked for */
@@ -191,14 +199,9 @@ struct px_conn {
 	sbx_buf cout;  /* proxy -> client pending */
 	/* HTTP mode */
 	bool req_upgrade;
-	int req_body;             /* enum sbx_http_body */
-	uint64_t req_remaining;
-	struct sbx_http_chunked req_chunked;
+	struct body req, resp;
 	bool up_done;
 	bool resp_head_done;
-	int resp_body;
-	uint64_t resp_remaining;
-	struct sbx_http_chunked resp_chunked;
 	bool down_done;
 	bool client_version10;
 	/* TUNNEL */
@@ -1044,40 +1047,53 @@ static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *
 	return o->len > 0 && sbx_buf_room(o) > 0 ? 0 : -1;
 }
 
+static void body_init(struct body *b, int kind, uint64_t length)
+{
+	b->kind = kind;
+	b->remaining = length;
+	b->done = kind == SBX_HTTP_BODY_NONE || (kind == SBX_HTTP_BODY_LENGTH && length == 0);
+	if (kind == SBX_HTTP_BODY_CHUNKED)
+		sbx_http_chunked_init(&b->chunked, 0);
+}
+
+/* Moves the body's bytes from `from` to `to` as far as its framing and to's room allow, and not
+ * one byte past its end (what follows would be another message). EOF-framed and upgraded
+ * streams move whole. Returns 0, or -1 with e filled on bad chunking. */
+static int body_move(struct body *b, sbx_buf *from, sbx_buf *to, struct sbx_http_error *e)
+{
+	while (!b->done && from->len > 0 && sbx_buf_room(to) > 0) {
+		size_t n = from->len, room = sbx_buf_room(to), used = n;
+		if (n > room)
+			n = used = room;
+		if (b->kind == SBX_HTTP_BODY_LENGTH) {
+			used = n > b->remaining ? (size_t)b->remaining : n;
+			b->remaining -= used;
+			b->done = b->remaining == 0;
+		} else if (b->kind == SBX_HTTP_BODY_CHUNKED) {
+			int rc = sbx_http_chunked_feed(&b->chunked, from->data, n, &used, NULL, NULL, e);
+			if (rc < 0)
+				return -1;
+			b->done = rc == 1;
+		} else if (b->kind == SBX_HTTP_BODY_NONE) {
+			b->done = true;
+			break;
+		}
+		sbx_buf_append(to, from->data, used);
+		sbx_buf_consume(from, used);
+	}
+	return 0;
+}
+
 /* Moves request body bytes from cin to uout per the request's framing. */
 static int pump_request_body(struct px_conn *c)
 {
 	struct sbx_http_error e;
 
-	while (!c->up_done && c->cin.len > 0 && sbx_buf_room(&c->uout) > 0) {
-		size_t n = c->cin.len, room = sbx_buf_room(&c->uout);
-		if (n > room)
-			n = room;
-		if (c->req_body == SBX_HTTP_BODY_LENGTH) {
-			if (n > c->req_remaining)
-				n = (size_t)c->req_remaining;
-			sbx_buf_append(&c->uout, c->cin.data, n);
-			sbx_buf_consume(&c->cin, n);
-			c->req_remaining -= n;
-			if (c->req_remaining == 0)
-				c->up_done = true;
-		} else if (c->req_body == SBX_HTTP_BODY_CHUNKED) {
-			size_t used = 0;
-			int rc = sbx_http_chunked_feed(&c->req_chunked, c->cin.data, n, &used, NULL, NULL, &e);
-			if (rc < 0) {
-				refuse(c, e.status ? e.status : 400, "error", "bad request body: %s", e.reason);
-				return -1;
-			}
-			sbx_buf_append(&c->uout, c->cin.data, used);
-			sbx_buf_consume(&c->cin, used);
-			if (rc == 1)
-				c->up_done = true;
-		} else {
-			c->up_done = true;
-		}
+	if (body_move(&c->req, &c->cin, &c->uout, &e) < 0) {
+		refuse(c, e.status ? e.status : 400, "error", "bad request body: %s", e.reason);
+		return -1;
 	}
-	if (c->req_body == SBX_HTTP_BODY_NONE || (c->req_body == SBX_HTTP_BODY_LENGTH && c->req_remaining == 0))
-		c->up_done = true;
+	c->up_done = c->req.done;
 	if (c->up_done)
 		sbx_buf_reset(&c->cin); /* a pipelined next request is not served (Connection: close) */
 	return 0;
@@ -1128,7 +1144,7 @@ static int response_head(struct px_conn *c)
 		sbx_buf_append(&c->cout, c->din.data, m->head_len);
 		sbx_buf_consume(&c->din, m->head_len);
 		free(m);
-		c->resp_body = SBX_HTTP_BODY_TUNNEL;
+		body_init(&c->resp, SBX_HTTP_BODY_TUNNEL, 0);
 		return 0;
 	}
 	sbx_buf_printf(&c->cout, "HTTP/1.%d %d %.*s\r\n", c->client_version10 ? 0 : 1, m->status, (int)m->reason.len,
@@ -1140,12 +1156,8 @@ static int response_head(struct px_conn *c)
 		sbx_buf_printf(&c->cout, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p, (int)h->value.len, h->value.p);
 	}
 	sbx_buf_append_str(&c->cout, "Connection: close\r\n\r\n");
-	c->resp_body = m->body;
-	c->resp_remaining = m->content_length;
-	if (m->body == SBX_HTTP_BODY_CHUNKED)
-		sbx_http_chunked_init(&c->resp_chunked, 0);
-	if (m->body == SBX_HTTP_BODY_NONE || (m->body == SBX_HTTP_BODY_LENGTH && m->content_length == 0))
-		c->down_done = true;
+	body_init(&c->resp, m->body, m->content_length);
+	c->down_done = c->resp.done;
 	sbx_buf_consume(&c->din, m->head_len);
 	free(m);
 	return 0;
@@ -1155,34 +1167,11 @@ static int pump_response_body(struct px_conn *c)
 {
 	struct sbx_http_error e;
 
-	while (!c->down_done && c->din.len > 0 && sbx_buf_room(&c->cout) > 0) {
-		size_t n = c->din.len, room = sbx_buf_room(&c->cout);
-		if (n > room)
-			n = room;
-		if (c->resp_body == SBX_HTTP_BODY_LENGTH) {
-			if (n > c->resp_remaining)
-				n = (size_t)c->resp_remaining;
-			sbx_buf_append(&c->cout, c->din.data, n);
-			sbx_buf_consume(&c->din, n);
-			c->resp_remaining -= n;
-			if (c->resp_remaining == 0)
-				c->down_done = true;
-		} else if (c->resp_body == SBX_HTTP_BODY_CHUNKED) {
-			size_t used = 0;
-			int rc = sbx_http_chunked_feed(&c->resp_chunked, c->din.data, n, &used, NULL, NULL, &e);
-			if (rc < 0) {
-				log_info("sandbox %s: malformed chunked response from %s: %s", c->sb->name, c->host, e.reason);
-				return -1;
-			}
-			sbx_buf_append(&c->cout, c->din.data, used);
-			sbx_buf_consume(&c->din, used);
-			if (rc == 1)
-				c->down_done = true;
-		} else { /* EOF-delimited or an upgraded connection */
-			sbx_buf_append(&c->cout, c->din.data, n);
-			sbx_buf_consume(&c->din, n);
-		}
+	if (body_move(&c->resp, &c->din, &c->cout, &e) < 0) {
+		log_info("sandbox %s: malformed chunked response from %s: %s", c->sb->name, c->host, e.reason);
+		return -1;
 	}
+	c->down_done = c->resp.done;
 	if (c->down_done)
 		sbx_buf_reset(&c->din);
 	return 0;
@@ -1312,7 +1301,7 @@ static void http_step(struct px_conn *c)
 				refuse(c, 502, "error", "the upstream closed the connection without answering");
 				return;
 			}
-			if (c->resp_body == SBX_HTTP_BODY_EOF || c->resp_body == SBX_HTTP_BODY_TUNNEL)
+			if (c->resp.kind == SBX_HTTP_BODY_EOF || c->resp.kind == SBX_HTTP_BODY_TUNNEL)
 				c->down_done = true;
 			else { /* truncated: end the client's connection too, it will see the short body */
 				write_buf(c, &c->c, &c->cout, &c->bytes_down);
@@ -1323,7 +1312,7 @@ static void http_step(struct px_conn *c)
 		}
 		if (!c->resp_head_done && response_head(c) < 0)
 			return;
-		if (c->resp_head_done && c->resp_body == SBX_HTTP_BODY_TUNNEL) {
+		if (c->resp_head_done && c->resp.kind == SBX_HTTP_BODY_TUNNEL) {
 			/* 101: flush and relay raw from here */
 			sbx_buf_append(&c->cout, c->din.data, c->din.len);
 			sbx_buf_reset(&c->din);
@@ -1562,10 +1551,7 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	c->client_version10 = m->version == 10;
 	/* An upgraded connection is relayed as an opaque tunnel, which our own TLS cannot be. */
 	c->req_upgrade = m->upgrade && !c->origin_tls;
-	c->req_body = m->body;
-	c->req_remaining = m->content_length;
-	if (m->body == SBX_HTTP_BODY_CHUNKED)
-		sbx_http_chunked_init(&c->req_chunked, 0);
+	body_init(&c->req, m->body, m->content_length);
 	plan_route(c);
 	if (build_upstream_request(c, m, origin) < 0) {
 		refuse(c, 431, "error", "request head too large");
