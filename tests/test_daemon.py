@@ -12,7 +12,9 @@ def wait_gone(pid, timeout=10):
     while time.time() < end and os.path.exists(f"/proc/{pid}"):
         try:
             with open(f"/proc/{pid}/stat") as f:
-                if f.read().split(") ")[1][0] == "Z":
+                # A zombie leader whose other threads are gone too (a killed daemon's threads
+                # still hold its sockets until the last one exits).
+                if f.read().split(") ")[1][0] == "Z" and len(os.listdir(f"/proc/{pid}/task")) <= 1:
                     return True
         except OSError:
             return True

@@ -196,14 +196,43 @@ static int send_request(int fd, const char *method, const char *path, json_t *bo
 		sbx_buf_free(&b);
 		return sbx_err_set(err, SBX_E_INVALID, "request too large");
 	}
-	r = sbx_write_all(fd, b.data, b.len);
+	/* send(MSG_NOSIGNAL): a daemon that dies under us is an error to report, not a SIGPIPE. */
+	for (size_t off = 0; off < b.len;) {
+		ssize_t n = send(fd, b.data + off, b.len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EPIPE;
+			sbx_buf_free(&b);
+			return sbx_err_sys(err, SBX_E_DAEMON, e, "cannot talk to the sbx daemon");
+		}
+		off += (size_t)n;
+	}
 	sbx_buf_free(&b);
-	if (r < 0)
-		return sbx_err_sys(err, SBX_E_DAEMON, errno, "cannot talk to the sbx daemon");
 	return 0;
 }
 
+static int client_call_once(const char *method, const char *path, json_t *body, struct sbx_response *r,
+			    bool *nothing_received, sbx_err *err);
+
+/* A daemon killed at the moment we connect can accept our connection (its socket lives until its
+ * last thread is gone) and then drop it: a request that got no byte back and that may safely be
+ * repeated (GET) is sent once more, which starts a new daemon. */
 int sbx_client_call(const char *method, const char *path, json_t *body, struct sbx_response *r, sbx_err *err)
+{
+	bool nothing = false;
+
+	if (client_call_once(method, path, body, r, &nothing, err) == 0)
+		return 0;
+	if (!nothing || strcmp(method, "GET") != 0)
+		return -1;
+	usleep(50 * 1000);
+	*err = (sbx_err)SBX_ERR_INIT;
+	return client_call_once(method, path, body, r, &nothing, err);
+}
+
+static int client_call_once(const char *method, const char *path, json_t *body, struct sbx_response *r,
+			    bool *nothing_received, sbx_err *err)
 {
 	struct sbx_http_msg msg;
 	struct sbx_http_error herr;
@@ -218,6 +247,7 @@ int sbx_client_call(const char *method, const char *path, json_t *body, struct s
 		return -1;
 	if (send_request(fd, method, path, body, err) < 0) {
 		close(fd);
+		*nothing_received = true;
 		return -1;
 	}
 	sbx_buf_init(&in, MAX_RESPONSE);
@@ -250,6 +280,7 @@ int sbx_client_call(const char *method, const char *path, json_t *body, struct s
 		}
 		if (n <= 0) {
 			int e = n < 0 ? errno : ECONNRESET;
+			*nothing_received = in.len == 0;
 			sbx_buf_free(&in);
 			close(fd);
 			sbx_response_free(r);

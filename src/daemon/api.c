@@ -1085,6 +1085,16 @@ static void accept_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 	}
 }
 
+void sbx_api_drop_inherited(void)
+{
+	if (listen_fd >= 0)
+		close(listen_fd);
+	listen_fd = -1;
+	for (struct conn *c = conns; c; c = c->next)
+		if (c->fd >= 0)
+			close(c->fd);
+}
+
 int sbx_api_listen(struct sbx_daemon *d, sbx_err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};

@@ -12,5 +12,8 @@
 
 int sbx_api_listen(struct sbx_daemon *d, sbx_err *err);
 void sbx_api_close(struct sbx_daemon *d);
+/* In a process forked from the daemon (a helper): close the inherited API sockets, so that a
+ * helper outliving a killed daemon does not keep accepting connections nobody will answer. */
+void sbx_api_drop_inherited(void);
 
 #endif

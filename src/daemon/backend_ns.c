@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "cleanup.h"
 #include "daemon.h"
 #include "fdpass.h"
@@ -354,6 +355,7 @@ static void __attribute__((noreturn)) helper_main(struct sbx_daemon *d, struct s
 	 * next one from starting. */
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	sbx_api_drop_inherited();
 	if (sbx_cgroup_version(d->cg) != SBX_CGROUP_NONE &&
 	    sbx_cgroup_create_spare(d->cg, s->name, SBX_DEFAULT_PIDS, &err) < 0)
 		goto fail;

@@ -13,8 +13,12 @@
  * /proc, kexec) the probe passes arguments that the kernel rejects only after its permission
  * check: EPERM/EACCES/ENOSYS mean blocked, any other error means the call got past the
  * permission check, which is reported as an escape. Network checks count only what proves that
- * the other end was reached (a banner, a DNS or TLS answer), because the sandbox has its own
- * loopback and a transparent proxy may accept a connection only to refuse it.
+ * the other end was reached (a banner, a TLS answer, a UDP or ICMP reply), because the sandbox has
+ * its own loopback and a transparent proxy may accept a connection only to refuse it. DNS is
+ * judged by who must have answered: the sandbox's resolver gives allowed names an address from
+ * 198.18.0.0/15 and denied names none, so a real address, an address for a denied name, an
+ * allowed name without such an address, or an answer for a name under a denied domain (a DNS
+ * tunnel) proves that a query got past it (see "DNS" below).
  *
  * Isolation of the checks. Every check runs in its own child process and process group, so that
  * what a successful attempt changes (a new namespace, a chroot, a personality) cannot affect the
@@ -88,7 +92,8 @@ struct strv {
 };
 
 static struct {
-	struct strv secret, tcp, udp, dns, abstract, ro, writable, no_write, symlink;
+	struct strv secret, tcp, tcp6, udp, dns, dns_allowed, dns_denied, dns_tunnel, abstract, ro, writable,
+		no_write, symlink;
 	const char *tcp_banner;
 	const char *host_marker;
 	int64_t host_pid;   /* 0: not given */
@@ -257,6 +262,24 @@ static const char *status_field(const char *status, const char *name, char *out,
 		}
 	}
 	return NULL;
+}
+
+/* Appends to the string of length len in buf (size bytes), truncating; returns the new length
+ * (at most size - 1), so calls can be chained without overflow checks. */
+static size_t appendf(char *buf, size_t size, size_t len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static size_t appendf(char *buf, size_t size, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (len >= size)
+		return size ? size - 1 : 0;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return len;
+	return len + (size_t)n >= size ? size - 1 : len + (size_t)n;
 }
 
 /* Milliseconds until a CLOCK_MONOTONIC deadline, 0 once it has passed. */
@@ -1165,97 +1188,573 @@ static void fill_random(void *buf, size_t n)
 		memset(buf, 0x5a, n);
 }
 
-/* A DNS query for example.com/A; returns its length. */
-static size_t dns_query(unsigned char *q, uint16_t id)
-{
-	static const unsigned char question[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
-						 0, 1 /* A */, 0, 1 /* IN */};
-
-	memset(q, 0, 12);
-	q[0] = (unsigned char)(id >> 8);
-	q[1] = (unsigned char)id;
-	q[2] = 0x01; /* recursion desired */
-	q[5] = 1;    /* one question */
-	memcpy(q + 12, question, sizeof(question));
-	return 12 + sizeof(question);
-}
-
-static bool dns_is_answer(const unsigned char *r, size_t n, uint16_t id)
-{
-	return n >= 12 && r[0] == (unsigned char)(id >> 8) && r[1] == (unsigned char)id && (r[2] & 0x80);
-}
-
-static void dns_over_udp(const char *server)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = parse_hostport(server, 53, &ss);
-	unsigned char q[64], r[512];
-	cleanup_close int fd = -1;
-	uint16_t id;
-	ssize_t n;
-
-	fill_random(&id, sizeof(id));
-	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || send(fd, q, dns_query(q, id), 0) < 0) {
-		report(V_OK, "cannot send a query (%s)", ename(errno));
-		return;
-	}
-	n = recv_timeout(fd, r, sizeof(r), ANSWER_TIMEOUT_MS);
-	if (n > 0 && dns_is_answer(r, (size_t)n, id))
-		report(V_ESCAPE, "answered over UDP (rcode %d)", r[3] & 0xf);
-	else if (n > 0)
-		report(V_ESCAPE, "%zd bytes came back over UDP", n);
-	else
-		report(V_OK, "no answer over UDP (%s)", ename(errno));
-}
-
-static void dns_over_tcp(const char *server)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = parse_hostport(server, 53, &ss);
-	unsigned char q[66], r[512];
-	cleanup_close int fd = -1;
-	uint16_t id;
-	size_t qlen;
-	ssize_t n;
-	int e = 0;
-
-	fill_random(&id, sizeof(id));
-	qlen = dns_query(q + 2, id);
-	q[0] = (unsigned char)(qlen >> 8);
-	q[1] = (unsigned char)qlen;
-	fd = connect_timeout((struct sockaddr *)&ss, len, SOCK_STREAM, CONNECT_TIMEOUT_MS, &e);
-	if (fd < 0) {
-		report(V_OK, "cannot connect over TCP (%s)", ename(e));
-		return;
-	}
-	if (send(fd, q, qlen + 2, MSG_NOSIGNAL) < 0) {
-		report(V_OK, "connected, but the query could not be sent (%s)", ename(errno));
-		return;
-	}
-	n = recv_timeout(fd, r, sizeof(r), ANSWER_TIMEOUT_MS);
-	if (n > 2 && dns_is_answer(r + 2, (size_t)n - 2, id))
-		report(V_ESCAPE, "answered over TCP (rcode %d)", r[5] & 0xf);
-	else
-		report(V_OK, "connected (a proxy may accept anything), but no DNS answer (%s)",
-		       n < 0 ? ename(errno) : "closed");
-}
-
-static void check_dns_udp(const char *server)
-{
-	dns_over_udp(server);
-}
-
-static void check_dns_tcp(const char *server)
-{
-	dns_over_tcp(server);
-}
-
 static size_t put16(unsigned char *out, size_t p, size_t v)
 {
 	out[p] = (unsigned char)(v >> 8);
 	out[p + 1] = (unsigned char)v;
 	return p + 2;
+}
+
+static unsigned get16(const unsigned char *p)
+{
+	return (unsigned)p[0] << 8 | p[1];
+}
+
+/* ---- DNS ----
+ *
+ * Inside a sandbox the only resolver is the proxy: every IPv4 UDP query to port 53, whatever the
+ * server address, lands there. It answers an allowed name with an address from 198.18.0.0/15
+ * (type A only; other types get NODATA), a denied name with NXDOMAIN, and forwards nothing. So
+ * an answer proves a way out when it carries an address outside that range, gives a denied name
+ * any address, or leaves an allowed name without an address from the range: each of these can
+ * only come from another resolver. Queries for names under a denied domain (how a DNS tunnel
+ * carries data out) may get nothing but NXDOMAIN, REFUSED or NODATA: anything else means the
+ * query reached someone who answers for that domain. */
+
+#define FAKE_NET 0xc6120000u /* 198.18.0.0/15, host byte order */
+#define FAKE_MASK 0xfffe0000u
+#define DNS_TIMEOUT_MS 400     /* UDP: the proxy answers at once, a real resolver well within */
+#define DNS_TCP_TIMEOUT_MS 800 /* TCP: the proxy reads the first bytes for 300 ms, then refuses */
+#define DNS_NAME_MAX 253
+#define DNS_TUNNEL_DOMAIN_MAX 180 /* leaves room for at least one 63-byte data label */
+#define DNS_MAX_QUERIES (2 * MAX_ARGS + 1)
+#define DNS_TCP_BUF (65535 + 2) /* one message of the largest size, with its length */
+
+enum { DNS_A = 1, DNS_CNAME = 5, DNS_NULL = 10, DNS_MX = 15, DNS_TXT = 16, DNS_AAAA = 28, DNS_ANY = 255 };
+enum { RCODE_NOERROR = 0, RCODE_NXDOMAIN = 3, RCODE_REFUSED = 5 };
+
+static const char *const rcode_name[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",  "YXDOMAIN", "YXRRSET",
+	"NXRRSET", "NOTAUTH", "NOTZONE",  "rcode-11", "rcode-12", "rcode-13", "rcode-14", "rcode-15",
+};
+
+/* What the answer to a query may be. */
+enum dns_role {
+	ROLE_ALLOWED, /* --dns-allowed: only a 198.18.0.0/15 address from the sandbox's resolver */
+	ROLE_DENIED,  /* --dns-denied: no address at all */
+	ROLE_ANY,     /* no name given: the policy is unknown, only a real address is an escape */
+	ROLE_TUNNEL,  /* --dns-tunnel: NXDOMAIN, REFUSED or NODATA, whatever the type */
+};
+/* How their results are filed: dns-udp-allowed:SERVER, dns-udp-denied:SERVER, dns-udp:SERVER. */
+static const char *const role_name[] = {"allowed", "denied", NULL, "tunnel"};
+
+struct dns_q {
+	char name[DNS_NAME_MAX + 1];
+	uint16_t type;
+	uint16_t id;
+	enum dns_role role;
+	/* the answer, once one came */
+	bool answered;
+	bool malformed;   /* its answer section did not parse to the end */
+	int rcode;
+	unsigned records; /* answer records, as its header counts them */
+	unsigned fake;    /* A records in 198.18.0.0/15 */
+	unsigned real;    /* A records elsewhere */
+	char addr[INET_ADDRSTRLEN]; /* the first real A record, else the first fake one */
+};
+
+static const char *dns_type_name(uint16_t t)
+{
+	switch (t) {
+	case DNS_A: return "A";
+	case DNS_CNAME: return "CNAME";
+	case DNS_NULL: return "NULL";
+	case DNS_MX: return "MX";
+	case DNS_TXT: return "TXT";
+	case DNS_AAAA: return "AAAA";
+	case DNS_ANY: return "ANY";
+	default: return "?";
+	}
+}
+
+/* A name the probe can put in a query: dotted labels of 1 to 63 letters, digits, '-' or '_',
+ * DNS_NAME_MAX bytes at most, no trailing dot. */
+static bool dns_name_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len == 0 || len > DNS_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+			   c == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
+static void dns_q_init(struct dns_q *q, const char *name, uint16_t type, enum dns_role role, uint16_t id)
+{
+	memset(q, 0, sizeof(*q));
+	sbx_strlcpy(q->name, name, sizeof(q->name));
+	q->type = type;
+	q->role = role;
+	q->id = id;
+}
+
+/* The query for q: a header asking for recursion, one question of class IN. Returns its length,
+ * 0 when it does not fit in cap. */
+static size_t dns_encode(const struct dns_q *q, unsigned char *out, size_t cap)
+{
+	size_t p = 12, nl = strlen(q->name);
+
+	if (cap < 12 + nl + 2 + 4)
+		return 0;
+	memset(out, 0, 12);
+	put16(out, 0, q->id);
+	out[2] = 0x01; /* RD */
+	put16(out, 4, 1);
+	for (const char *l = q->name; *l;) {
+		size_t ll = strcspn(l, ".");
+		out[p++] = (unsigned char)ll;
+		memcpy(out + p, l, ll);
+		p += ll;
+		l += ll;
+		if (*l == '.')
+			l++;
+	}
+	out[p++] = 0;
+	p = put16(out, p, q->type);
+	return put16(out, p, 1);
+}
+
+/* Moves *off past the name at *off in an answer; false when the name runs off the packet. */
+static bool dns_skip_name(const unsigned char *r, size_t n, size_t *off)
+{
+	for (size_t p = *off; p < n;) {
+		unsigned len = r[p];
+
+		if ((len & 0xc0) == 0xc0) {
+			if (p + 2 > n)
+				return false;
+			*off = p + 2;
+			return true;
+		}
+		if (len & 0xc0)
+			return false;
+		if (len == 0) {
+			*off = p + 1;
+			return true;
+		}
+		p += 1 + len;
+	}
+	return false;
+}
+
+/* Files an answer under the query it answers (by id, each query answered once). Returns that
+ * query, or NULL when the bytes are not an answer to any of ours. */
+static struct dns_q *dns_take_answer(struct dns_q *qs, size_t nq, const unsigned char *r, size_t n)
+{
+	struct dns_q *q = NULL;
+	size_t off = 12;
+	unsigned qd, an;
+
+	if (n < 12 || !(r[2] & 0x80)) /* too short, or a query (QR=0): an echo, not an answer */
+		return NULL;
+	for (size_t i = 0; i < nq && !q; i++)
+		if (!qs[i].answered && qs[i].id == get16(r))
+			q = &qs[i];
+	if (!q)
+		return NULL;
+	q->answered = true;
+	q->rcode = r[3] & 0x0f;
+	qd = get16(r + 4);
+	an = get16(r + 6);
+	q->records = an;
+	for (unsigned i = 0; i < qd; i++) {
+		if (!dns_skip_name(r, n, &off) || off + 4 > n) {
+			q->malformed = true;
+			return q;
+		}
+		off += 4;
+	}
+	for (unsigned i = 0; i < an; i++) {
+		unsigned type, class, rdlen;
+
+		if (!dns_skip_name(r, n, &off) || off + 10 > n) {
+			q->malformed = true;
+			break;
+		}
+		type = get16(r + off);
+		class = get16(r + off + 2);
+		rdlen = get16(r + off + 8);
+		off += 10;
+		if (off + rdlen > n) {
+			q->malformed = true;
+			break;
+		}
+		if (type == DNS_A && class == 1 && rdlen == 4) {
+			uint32_t a = (uint32_t)r[off] << 24 | (uint32_t)r[off + 1] << 16 | (uint32_t)r[off + 2] << 8 | r[off + 3];
+			bool fake = (a & FAKE_MASK) == FAKE_NET;
+
+			if (fake)
+				q->fake++;
+			else
+				q->real++;
+			if (!q->addr[0] || (!fake && q->real == 1))
+				inet_ntop(AF_INET, r + off, q->addr, sizeof(q->addr));
+		}
+		off += rdlen;
+	}
+	return q;
+}
+
+/* The verdict on what came back for one query, with the reason in why. */
+static enum verdict dns_judge(const struct dns_q *q, char *why, size_t len)
+{
+	const char *rc = rcode_name[q->rcode & 15];
+	const char *bad = q->malformed ? " (malformed)" : "";
+
+	if (!q->answered) {
+		snprintf(why, len, "no answer");
+		return V_OK;
+	}
+	if (q->real) {
+		snprintf(why, len, "%s with %s, %u address(es) outside 198.18.0.0/15%s: a real resolver answered", rc,
+			 q->addr, q->real, bad);
+		return V_ESCAPE;
+	}
+	switch (q->role) {
+	case ROLE_ALLOWED:
+		if (q->fake && q->rcode == RCODE_NOERROR) {
+			snprintf(why, len, "%s, the sandbox resolver's answer", q->addr);
+			return V_OK;
+		}
+		snprintf(why, len,
+			 "%s with %u record(s) and no address from 198.18.0.0/15%s: not the sandbox's resolver, which "
+			 "gives an allowed name one",
+			 rc, q->records, bad);
+		return V_ESCAPE;
+	case ROLE_DENIED:
+		if (q->fake) {
+			snprintf(why, len, "the denied name resolved to %s", q->addr);
+			return V_ESCAPE;
+		}
+		snprintf(why, len, "%s%s%s", rc, q->rcode == RCODE_NOERROR && !q->records ? " without records (NODATA)" : "",
+			 bad);
+		return V_OK;
+	case ROLE_ANY:
+		snprintf(why, len, "%s%s%s", rc, q->fake ? " with " : "", q->fake ? q->addr : "");
+		return V_OK;
+	case ROLE_TUNNEL:
+		if (q->records || (q->rcode != RCODE_NOERROR && q->rcode != RCODE_NXDOMAIN && q->rcode != RCODE_REFUSED)) {
+			snprintf(why, len, "%s with %u answer record(s)%s: something answers for the denied domain", rc,
+				 q->records, bad);
+			return V_ESCAPE;
+		}
+		snprintf(why, len, "%s", q->rcode == RCODE_NOERROR ? "NODATA" : rc);
+		return V_OK;
+	}
+	snprintf(why, len, "?");
+	return V_FAIL;
+}
+
+/* The queries of dns-udp and dns-tcp: type A for every --dns-allowed and --dns-denied name, or
+ * example.com when none was given. Ids are distinct within the set. Returns the count. */
+static size_t dns_plan(struct dns_q *qs)
+{
+	uint16_t id;
+	size_t n = 0;
+
+	fill_random(&id, sizeof(id));
+	for (size_t i = 0; i < opt.dns_allowed.n; i++, n++)
+		dns_q_init(&qs[n], opt.dns_allowed.v[i], DNS_A, ROLE_ALLOWED, (uint16_t)(id + n));
+	for (size_t i = 0; i < opt.dns_denied.n; i++, n++)
+		dns_q_init(&qs[n], opt.dns_denied.v[i], DNS_A, ROLE_DENIED, (uint16_t)(id + n));
+	if (!n)
+		dns_q_init(&qs[n++], "example.com", DNS_A, ROLE_ANY, id);
+	return n;
+}
+
+/* A connected UDP socket to server with every query sent, or -1 with *err when not even the
+ * first could be sent. A later send that fails ends the sending, not the exchange. */
+static int dns_udp_send(const char *server, const struct dns_q *qs, size_t nq, int *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(server, 53, &ss);
+	unsigned char pkt[512];
+	cleanup_close int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		*err = errno;
+		return -1;
+	}
+	for (size_t i = 0; i < nq; i++) {
+		size_t pl = dns_encode(&qs[i], pkt, sizeof(pkt));
+
+		if (send(fd, pkt, pl, 0) < 0) {
+			if (i > 0)
+				break;
+			*err = errno;
+			return -1;
+		}
+	}
+	return take_fd(fd);
+}
+
+/* Reads answers on fd until every query has one, an error, or the deadline. Returns how many
+ * datagrams came back that answer none of the queries; *err is what ended the wait. */
+static size_t dns_udp_collect(int fd, struct dns_q *qs, size_t nq, uint64_t deadline, int *err)
+{
+	unsigned char r[4096];
+	size_t stray = 0, left = nq;
+
+	*err = 0;
+	while (left) {
+		ssize_t n;
+		int w = wait_fd(fd, POLLIN, ms_left(deadline));
+
+		if (w <= 0) {
+			*err = w == 0 ? ETIMEDOUT : errno;
+			break;
+		}
+		n = recv(fd, r, sizeof(r), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			*err = errno; /* an ICMP error: nobody is there */
+			break;
+		}
+		if (dns_take_answer(qs, nq, r, (size_t)n))
+			left--;
+		else
+			stray++;
+	}
+	return stray;
+}
+
+/* One line per query, or one for all when none was answered. */
+static void dns_report(const char *how, const struct dns_q *qs, size_t nq, int err)
+{
+	size_t answered = 0;
+
+	for (size_t i = 0; i < nq; i++)
+		answered += qs[i].answered;
+	if (!answered) {
+		report(V_OK, "no answer to %zu quer%s over %s (%s)", nq, nq == 1 ? "y" : "ies", how,
+			  err ? ename(err) : "closed");
+		return;
+	}
+	for (size_t i = 0; i < nq; i++) {
+		char why[300];
+		enum verdict v = dns_judge(&qs[i], why, sizeof(why));
+
+		report_as(v, role_name[qs[i].role], NULL, "%s %s over %s: %s", qs[i].name,
+			  dns_type_name(qs[i].type), how, why);
+	}
+}
+
+/* --dns: queries for the allowed and denied names over UDP. */
+static void check_dns_udp(const char *server)
+{
+	cleanup_free struct dns_q *qs = calloc(DNS_MAX_QUERIES, sizeof(*qs));
+	cleanup_close int fd = -1;
+	size_t nq, stray;
+	int err = 0;
+
+	if (!qs) {
+		report(V_FAIL, "out of memory");
+		return;
+	}
+	nq = dns_plan(qs);
+	fd = dns_udp_send(server, qs, nq, &err);
+	if (fd < 0) {
+		report(V_OK, "cannot send a query over UDP (%s)", ename(err));
+		return;
+	}
+	stray = dns_udp_collect(fd, qs, nq, sbx_monotonic_ms() + DNS_TIMEOUT_MS, &err);
+	if (stray)
+		report_as(V_ESCAPE, "stray", NULL,
+			  "%zu datagram(s) came back that answer none of the queries: something other than the "
+			  "sandbox's resolver is there",
+			  stray);
+	dns_report("UDP", qs, nq, err);
+}
+
+/* --dns: the same queries over TCP. The proxy does not answer DNS over TCP: a connection to a
+ * non-local address reaches its transparent listener, which refuses a destination no rule
+ * allows; 127.0.0.53 has no TCP listener. */
+static void check_dns_tcp(const char *server)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = parse_hostport(server, 53, &ss);
+	cleanup_free struct dns_q *qs = calloc(DNS_MAX_QUERIES, sizeof(*qs));
+	cleanup_free unsigned char *buf = malloc(DNS_TCP_BUF);
+	cleanup_close int fd = -1;
+	size_t nq, have = 0, left;
+	uint64_t deadline = sbx_monotonic_ms() + DNS_TCP_TIMEOUT_MS;
+	bool other = false;
+	int e = 0;
+
+	if (!qs || !buf) {
+		report(V_FAIL, "out of memory");
+		return;
+	}
+	nq = dns_plan(qs);
+	fd = connect_timeout((struct sockaddr *)&ss, len, SOCK_STREAM, DNS_TCP_TIMEOUT_MS, &e);
+	if (fd < 0) {
+		report(V_OK, "cannot connect over TCP (%s)", ename(e));
+		return;
+	}
+	/* every query in one write, each behind its two-byte length (RFC 1035 4.2.2) */
+	for (size_t i = 0; i < nq; i++) {
+		size_t l = dns_encode(&qs[i], buf + have + 2, DNS_TCP_BUF - have - 2);
+		put16(buf, have, l);
+		have += 2 + l;
+	}
+	if (send(fd, buf, have, MSG_NOSIGNAL) < 0) {
+		report(V_OK, "connected, but the queries could not be sent (%s)", ename(errno));
+		return;
+	}
+	have = 0;
+	e = ETIMEDOUT;
+	for (left = nq; left;) {
+		ssize_t n;
+		size_t used = 0;
+		int w = wait_fd(fd, POLLIN, ms_left(deadline));
+
+		if (w <= 0) {
+			e = w == 0 ? ETIMEDOUT : errno;
+			break;
+		}
+		n = recv(fd, buf + have, DNS_TCP_BUF - have, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : 0;
+			break;
+		}
+		have += (size_t)n;
+		while (have - used >= 2 && have - used >= 2 + get16(buf + used)) {
+			size_t ml = get16(buf + used);
+
+			if (dns_take_answer(qs, nq, buf + used + 2, ml))
+				left--;
+			else
+				other = true;
+			used += 2 + ml;
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
+	}
+	if (other || have > 0)
+		report_as(V_OK, "other", NULL, "connected; what came back is not an answer to the queries");
+	dns_report("TCP", qs, nq, e);
+}
+
+/* A name under domain that carries data the way a DNS tunnel does: as many long labels of random
+ * base32 as fit (three at most), then a label that numbers the query. */
+static void tunnel_name(char out[DNS_NAME_MAX + 1], const char *domain, unsigned seq)
+{
+	static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+	char tag[16];
+	int tl = snprintf(tag, sizeof(tag), "q%u", seq);
+	size_t dl = strlen(domain), room, p = 0;
+
+	/* the data labels with their dots get what the tag, the domain and their dots leave */
+	room = DNS_NAME_MAX - dl - 1 - (size_t)tl - 1;
+	for (int labels = 0; labels < 3 && room >= 2; labels++) {
+		unsigned char rnd[63];
+		size_t ll = room - 1 < sizeof(rnd) ? room - 1 : sizeof(rnd);
+
+		fill_random(rnd, ll);
+		for (size_t i = 0; i < ll; i++)
+			out[p++] = b32[rnd[i] & 31];
+		out[p++] = '.';
+		room -= ll + 1;
+	}
+	snprintf(out + p, DNS_NAME_MAX + 1 - p, "%s.%s", tag, domain);
+}
+
+/* --dns-tunnel: data-carrying names under a denied domain, of the types tunnels use, to the
+ * sandbox's resolver and to every --dns server (8.8.8.8 when none was given). All servers are
+ * asked first and their answers collected under one deadline. */
+static void check_dns_tunnel(const char *domain)
+{
+	static const uint16_t types[] = {DNS_A, DNS_AAAA, DNS_TXT, DNS_MX, DNS_CNAME, DNS_NULL, DNS_ANY};
+	const size_t nt = SBX_ARRAY_LEN(types);
+	const char *servers[MAX_ARGS + 2];
+	size_t ns = 0;
+	cleanup_free struct dns_q *qs = NULL;
+	int fds[MAX_ARGS + 2], errs[MAX_ARGS + 2];
+	char type_list[64] = "";
+	size_t tl = 0;
+	uint64_t deadline;
+	uint16_t id;
+	unsigned seq = 0;
+
+	servers[ns++] = "127.0.0.53";
+	for (size_t i = 0; i < opt.dns.n; i++)
+		if (strcmp(opt.dns.v[i], "127.0.0.53") != 0 && strcmp(opt.dns.v[i], "127.0.0.53:53") != 0)
+			servers[ns++] = opt.dns.v[i];
+	if (ns == 1)
+		servers[ns++] = "8.8.8.8"; /* an outside resolver, as a tunnel would use */
+	qs = calloc(ns * nt, sizeof(*qs));
+	if (!qs) {
+		report(V_FAIL, "out of memory");
+		return;
+	}
+	fill_random(&id, sizeof(id));
+	for (size_t s = 0; s < ns; s++) {
+		for (size_t t = 0; t < nt; t++, seq++) {
+			char name[DNS_NAME_MAX + 1];
+
+			tunnel_name(name, domain, seq);
+			dns_q_init(&qs[s * nt + t], name, types[t], ROLE_TUNNEL, (uint16_t)(id + seq));
+		}
+		fds[s] = dns_udp_send(servers[s], &qs[s * nt], nt, &errs[s]);
+	}
+	deadline = sbx_monotonic_ms() + DNS_TIMEOUT_MS;
+	for (size_t t = 0; t < nt; t++)
+		tl = appendf(type_list, sizeof(type_list), tl, "%s%s", t ? " " : "", dns_type_name(types[t]));
+	for (size_t s = 0; s < ns; s++) {
+		struct dns_q *q = &qs[s * nt];
+		unsigned counts[17] = {0}; /* by rcode; [16]: unanswered */
+		char summary[256] = "";
+		size_t sl = 0, stray;
+		bool escaped = false;
+
+		if (fds[s] < 0) {
+			report_as(V_OK, servers[s], NULL, "cannot send a query over UDP (%s)", ename(errs[s]));
+			continue;
+		}
+		stray = dns_udp_collect(fds[s], q, nt, deadline, &errs[s]);
+		close(fds[s]);
+		if (stray) {
+			report_as(V_ESCAPE, servers[s], NULL, "%zu datagram(s) came back that answer none of the queries",
+				  stray);
+			escaped = true;
+		}
+		for (size_t t = 0; t < nt; t++) {
+			char why[300];
+
+			if (dns_judge(&q[t], why, sizeof(why)) == V_ESCAPE) {
+				report_as(V_ESCAPE, servers[s], NULL, "%s %s over UDP: %s", q[t].name,
+					  dns_type_name(q[t].type), why);
+				escaped = true;
+			}
+			counts[q[t].answered ? q[t].rcode & 15 : 16]++;
+		}
+		if (escaped)
+			continue;
+		for (int rc = 0; rc < 17; rc++)
+			if (counts[rc])
+				sl = appendf(summary, sizeof(summary), sl, "%s%u %s", sl ? ", " : "", counts[rc],
+					     rc == 16 ? "unanswered" : rc == RCODE_NOERROR ? "NODATA" : rcode_name[rc]);
+		if (counts[16])
+			sl = appendf(summary, sizeof(summary), sl, " (%s)", ename(errs[s] ? errs[s] : ETIMEDOUT));
+		report_as(V_OK, servers[s], NULL, "%zu queries (%s) for %zu-byte names over UDP: %s", nt, type_list,
+			  strlen(q[0].name), summary);
+	}
 }
 
 /* A TLS ClientHello with SNI, enough for any TLS server to answer (with a ServerHello or an
@@ -1361,7 +1860,9 @@ static void check_interfaces(void)
 		report(V_OK, "only lo has an address");
 }
 
-/* --tcp: a host service; only its banner proves it was reached. */
+/* --tcp, --tcp6: a host service; only its banner proves it was reached. Also net6-tcp, IPv6 to a
+ * public address: the transparent proxy accepts it and then refuses it, so a banner is all that
+ * could prove the sandbox got through. */
 static void check_tcp_service(const char *target)
 {
 	struct sockaddr_storage ss;
@@ -1384,24 +1885,180 @@ static void check_tcp_service(const char *target)
 		       n < 0 ? ename(errno) : n == 0 ? "closed" : "other data");
 }
 
-static void check_udp_service(const char *target)
+/* Sends msg over UDP to target and waits UDP_ECHO_TIMEOUT_MS for any datagram back (an empty one
+ * counts): only a reply proves that the datagram got somewhere. */
+static void udp_try(const char *target, const void *msg, size_t ml, const char *what)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = parse_hostport(target, 0, &ss);
-	char msg[64], buf[512];
-	cleanup_close int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	ssize_t n;
+	unsigned char buf[1500];
+	cleanup_close int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	uint64_t deadline;
 
-	snprintf(msg, sizeof(msg), "sbx-probe %d", (int)getpid());
-	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || send(fd, msg, strlen(msg), 0) < 0) {
-		report(V_OK, "cannot send (%s)", ename(errno));
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || send(fd, msg, ml, 0) < 0) {
+		report(V_OK, "cannot send %s (%s)", what, ename(errno));
 		return;
 	}
-	n = recv_timeout(fd, buf, sizeof(buf), UDP_ECHO_TIMEOUT_MS);
-	if (n > 0)
-		report(V_ESCAPE, "%zd bytes came back", n);
+	deadline = sbx_monotonic_ms() + UDP_ECHO_TIMEOUT_MS;
+	for (;;) {
+		ssize_t n;
+		int w = wait_fd(fd, POLLIN, ms_left(deadline));
+
+		if (w <= 0) {
+			report(V_OK, "%s sent, no reply within %d ms (%s)", what, UDP_ECHO_TIMEOUT_MS,
+			       ename(w == 0 ? ETIMEDOUT : errno));
+			return;
+		}
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			report(V_OK, "%s sent, no reply (%s)", what, ename(errno));
+			return;
+		}
+		report(V_ESCAPE, "%s sent, %zd bytes came back", what, n);
+		return;
+	}
+}
+
+/* --udp: a host service that echoes. */
+static void check_udp_service(const char *target)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "sbx-probe %d", (int)getpid());
+	udp_try(target, msg, strlen(msg), "a datagram");
+}
+
+/* UDP to a public address, with what a server on that port answers: an NTP client request on
+ * port 123; on 443 a QUIC long-header packet with a reserved version, which a QUIC server must
+ * answer with Version Negotiation (RFC 9000 6.1), padded to the 1200 bytes below which servers
+ * drop it. */
+static void check_udp_public(const char *target)
+{
+	struct sockaddr_storage ss;
+	unsigned char msg[1200];
+	unsigned port;
+
+	parse_hostport(target, 0, &ss);
+	port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	memset(msg, 0, sizeof(msg));
+	if (port == 123) {
+		msg[0] = 0x23; /* leap indicator 0, version 4, mode 3 (client) */
+		fill_random(msg + 40, 8); /* transmit timestamp: the server echoes it */
+		udp_try(target, msg, 48, "an NTP request");
+		return;
+	}
+	if (port == 443) {
+		msg[0] = 0xc0; /* long header, fixed bit */
+		msg[1] = 0x1a; /* version 0x1a2a3a4a: reserved to force version negotiation */
+		msg[2] = 0x2a;
+		msg[3] = 0x3a;
+		msg[4] = 0x4a;
+		msg[5] = 8; /* destination connection id */
+		fill_random(msg + 6, 8);
+		msg[14] = 8; /* source connection id */
+		fill_random(msg + 15, 8);
+		udp_try(target, msg, sizeof(msg), "a QUIC packet");
+		return;
+	}
+	memcpy(msg, "sbx-probe", 9);
+	udp_try(target, msg, 9, "a datagram");
+}
+
+static uint16_t inet_checksum(const unsigned char *p, size_t n)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* ICMP echo to a public address, from a ping socket or, failing that, a raw one: a reply proves
+ * the packet left. (Whether such sockets can be made at all is what socket-ping and socket-raw
+ * judge; here only a reply counts.) */
+static void check_icmp_echo(const char *target)
+{
+	struct sockaddr_storage ss, from;
+	socklen_t len = parse_hostport(target, 1, &ss), fl;
+	const bool v6 = ss.ss_family == AF_INET6;
+	const int proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	const unsigned char reply_type = v6 ? 129 : 0;
+	unsigned char req[64], r[1500];
+	cleanup_close int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+	const char *kind = "ping";
+	bool raw = false;
+	uint64_t deadline;
+	uint16_t id;
+
+	if (fd < 0) {
+		int e_ping = errno;
+
+		fd = socket(ss.ss_family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+		if (fd < 0) {
+			report(V_OK, "no ICMP socket (ping socket: %s, raw socket: %s)", ename(e_ping), ename(errno));
+			return;
+		}
+		kind = "raw";
+		raw = true;
+	}
+	/* the port means nothing to ICMP, and a raw IPv6 socket refuses one */
+	if (v6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
 	else
-		report(V_OK, "no echo within %d ms (%s)", UDP_ECHO_TIMEOUT_MS, ename(errno));
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	fill_random(&id, sizeof(id));
+	memset(req, 0, sizeof(req));
+	req[0] = v6 ? 128 : 8; /* echo request */
+	put16(req, 4, id);     /* a ping socket puts its own id here */
+	put16(req, 6, 1);
+	memcpy(req + 8, "sbx-probe echo", 14);
+	if (!v6)
+		put16(req, 2, inet_checksum(req, sizeof(req))); /* ICMPv6: the kernel computes it */
+	if (sendto(fd, req, sizeof(req), 0, (struct sockaddr *)&ss, len) < 0) {
+		report(V_OK, "cannot send an echo request from a %s socket (%s)", kind, ename(errno));
+		return;
+	}
+	deadline = sbx_monotonic_ms() + UDP_ECHO_TIMEOUT_MS;
+	for (;;) {
+		const unsigned char *p = r;
+		ssize_t n;
+		int w = wait_fd(fd, POLLIN, ms_left(deadline));
+
+		if (w <= 0) {
+			report(V_OK, "echo request sent from a %s socket, no reply within %d ms (%s)", kind,
+			       UDP_ECHO_TIMEOUT_MS, ename(w == 0 ? ETIMEDOUT : errno));
+			return;
+		}
+		fl = sizeof(from);
+		n = recvfrom(fd, r, sizeof(r), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			report(V_OK, "echo request sent from a %s socket, no reply (%s)", kind, ename(errno));
+			return;
+		}
+		if (!v6 && raw) { /* a raw IPv4 socket reads the IP header too */
+			size_t ihl = (size_t)(r[0] & 0x0f) * 4;
+			if ((size_t)n < ihl + 8)
+				continue;
+			p += ihl;
+			n -= (ssize_t)ihl;
+		}
+		if (n < 8 || p[0] != reply_type || (raw && get16(p + 4) != id))
+			continue; /* some other ICMP message */
+		if (v6 ? memcmp(&((struct sockaddr_in6 *)&from)->sin6_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16)
+		       : memcmp(&((struct sockaddr_in *)&from)->sin_addr, &((struct sockaddr_in *)&ss)->sin_addr, 4))
+			continue;
+		report(V_ESCAPE, "an echo reply came back (%s socket)", kind);
+		return;
+	}
 }
 
 static void check_abstract(const char *name)
@@ -1926,8 +2583,17 @@ static const struct check builtin_checks[] = {
 	/* network */
 	CHECK_ON_SLOW("net-tls", check_tcp_tls, "1.1.1.1:443", NET_TIMEOUT_S),
 	CHECK_ON_SLOW("net-tls", check_tcp_tls, "[2606:4700::1111]:443", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("net6-tcp", check_tcp_service, "[2001:4860:4860::8888]:53", NET_TIMEOUT_S),
+	CHECK_ON("net-udp", check_udp_public, "8.8.8.8:123"),
+	CHECK_ON("net-udp", check_udp_public, "1.1.1.1:443"),
+	CHECK_ON("net-udp", check_udp_public, "[2606:4700:4700::1111]:443"),
+	CHECK_ON("icmp-echo", check_icmp_echo, "8.8.8.8"),
+	CHECK_ON("icmp-echo", check_icmp_echo, "1.1.1.1"),
+	CHECK_ON("icmp-echo", check_icmp_echo, "2001:4860:4860::8888"),
 	CHECK_ON_SLOW("dns-udp", check_dns_udp, "8.8.8.8:53", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("dns-udp", check_dns_udp, "[2001:4860:4860::8888]:53", NET_TIMEOUT_S),
 	CHECK_ON_SLOW("dns-tcp", check_dns_tcp, "8.8.8.8:53", NET_TIMEOUT_S),
+	CHECK_ON_SLOW("dns-tcp", check_dns_tcp, "[2001:4860:4860::8888]:53", NET_TIMEOUT_S),
 	CHECK("interfaces", check_interfaces),
 	/* host facts from the command line (each reports "skip" when its option is absent) */
 	CHECK("host-process", check_host_process),
@@ -1945,9 +2611,11 @@ static const struct {
 	{"secret", check_secret, &opt.secret, "--secret", 0},
 	{"hardlink", check_hardlink, &opt.secret, "--secret", 0},
 	{"tcp", check_tcp_service, &opt.tcp, "--tcp", NET_TIMEOUT_S},
+	{"tcp6", check_tcp_service, &opt.tcp6, "--tcp6", NET_TIMEOUT_S},
 	{"udp", check_udp_service, &opt.udp, "--udp", NET_TIMEOUT_S},
 	{"dns-udp", check_dns_udp, &opt.dns, "--dns", NET_TIMEOUT_S},
 	{"dns-tcp", check_dns_tcp, &opt.dns, "--dns", NET_TIMEOUT_S},
+	{"dns-tunnel", check_dns_tunnel, &opt.dns_tunnel, "--dns-tunnel", NET_TIMEOUT_S},
 	{"abstract", check_abstract, &opt.abstract, "--abstract", 0},
 	{"ro", check_ro, &opt.ro, "--ro", 0},
 	{"writable", check_writable, &opt.writable, "--writable", 0},
@@ -2197,7 +2865,9 @@ static void usage(const char *fmt, ...)
 	}
 	fprintf(stderr,
 		"usage: sbx-probe [--json] [--secret PATH]... [--host-pid PID] [--host-marker STR]\n"
-		"                 [--tcp HOST:PORT]... [--tcp-banner STR] [--udp HOST:PORT]... [--dns IP]...\n"
+		"                 [--tcp HOST:PORT]... [--tcp6 [IPV6]:PORT]... [--tcp-banner STR] [--udp HOST:PORT]...\n"
+		"                 [--dns IP[:PORT]]... [--dns-allowed NAME]... [--dns-denied NAME]...\n"
+		"                 [--dns-tunnel DOMAIN]...\n"
 		"                 [--abstract NAME]... [--ro PATH]... [--writable PATH]... [--no-write PATH]...\n"
 		"                 [--symlink PATH]... [--pids N] [--memory BYTES] [--expect-uid UID]\n"
 		"                 [--allow-root-caps]\n"
@@ -2214,8 +2884,9 @@ static void add_arg(struct strv *v, const char *option, const char *val)
 }
 
 enum {
-	O_SECRET = 256, O_HOST_PID, O_HOST_MARKER, O_TCP, O_TCP_BANNER, O_UDP, O_DNS, O_ABSTRACT, O_RO, O_WRITABLE,
-	O_NO_WRITE, O_SYMLINK, O_PIDS, O_MEMORY, O_EXPECT_UID, O_ALLOW_ROOT_CAPS, O_JSON, O_HELP,
+	O_SECRET = 256, O_HOST_PID, O_HOST_MARKER, O_TCP, O_TCP6, O_TCP_BANNER, O_UDP, O_DNS, O_DNS_ALLOWED,
+	O_DNS_DENIED, O_DNS_TUNNEL, O_ABSTRACT, O_RO, O_WRITABLE, O_NO_WRITE, O_SYMLINK, O_PIDS, O_MEMORY,
+	O_EXPECT_UID, O_ALLOW_ROOT_CAPS, O_JSON, O_HELP,
 };
 
 static void parse_args(int argc, char **argv)
@@ -2225,9 +2896,13 @@ static void parse_args(int argc, char **argv)
 		{"host-pid", required_argument, NULL, O_HOST_PID},
 		{"host-marker", required_argument, NULL, O_HOST_MARKER},
 		{"tcp", required_argument, NULL, O_TCP},
+		{"tcp6", required_argument, NULL, O_TCP6},
 		{"tcp-banner", required_argument, NULL, O_TCP_BANNER},
 		{"udp", required_argument, NULL, O_UDP},
 		{"dns", required_argument, NULL, O_DNS},
+		{"dns-allowed", required_argument, NULL, O_DNS_ALLOWED},
+		{"dns-denied", required_argument, NULL, O_DNS_DENIED},
+		{"dns-tunnel", required_argument, NULL, O_DNS_TUNNEL},
 		{"abstract", required_argument, NULL, O_ABSTRACT},
 		{"ro", required_argument, NULL, O_RO},
 		{"writable", required_argument, NULL, O_WRITABLE},
@@ -2270,10 +2945,28 @@ static void parse_args(int argc, char **argv)
 				usage("--tcp-banner must not be empty");
 			opt.tcp_banner = optarg;
 			break;
+		case O_TCP6:
+			if (!parse_hostport(optarg, 0, &ss) || ss.ss_family != AF_INET6)
+				usage("--tcp6: expected [IPV6]:PORT, got %s", optarg);
+			add_arg(&opt.tcp6, "--tcp6", optarg);
+			break;
 		case O_DNS:
 			if (!parse_hostport(optarg, 53, &ss))
-				usage("--dns: expected an IP address, got %s", optarg);
+				usage("--dns: expected an IP address with an optional port, got %s", optarg);
 			add_arg(&opt.dns, "--dns", optarg);
+			break;
+		case O_DNS_ALLOWED:
+		case O_DNS_DENIED:
+			if (!dns_name_ok(optarg))
+				usage("%s: not a DNS name (dotted labels of letters, digits, '-', '_'): %s",
+				      c == O_DNS_ALLOWED ? "--dns-allowed" : "--dns-denied", optarg);
+			add_arg(c == O_DNS_ALLOWED ? &opt.dns_allowed : &opt.dns_denied,
+				c == O_DNS_ALLOWED ? "--dns-allowed" : "--dns-denied", optarg);
+			break;
+		case O_DNS_TUNNEL:
+			if (!dns_name_ok(optarg) || strlen(optarg) > DNS_TUNNEL_DOMAIN_MAX)
+				usage("--dns-tunnel: not a DNS name of at most %d bytes: %s", DNS_TUNNEL_DOMAIN_MAX, optarg);
+			add_arg(&opt.dns_tunnel, "--dns-tunnel", optarg);
 			break;
 		case O_ABSTRACT: add_arg(&opt.abstract, "--abstract", optarg); break;
 		case O_RO: add_arg(&opt.ro, "--ro", optarg); break;
