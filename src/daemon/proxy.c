@@ -155,6 +155,8 @@ struct side {
 	unsigned want;  /* events asked for */
 	bool registered;
 	bool hup;       /* the loop reported hangup/error on it */
+	SSL *ssl;       /* TLS on this side: ours to the origin, or intercepting the client */
+	bool ssl_want_read, ssl_want_write; /* what the last SSL call is waiting for */
 };
 
 struct px_conn {
@@ -181,8 +183,6 @@ struct px_conn {
 	bool via_upstream_proxy;
 	bool explicit_addr_rule; /* decided by an address rule that names the destination */
 	bool origin_tls;     /* the proxy speaks TLS to the origin (a GET https://... request) */
-	SSL *ussl;
-	bool ssl_want_read, ssl_want_write;
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
 	bool has_rule;
@@ -598,10 +598,11 @@ static void conn_finish(struct px_conn *c, const char *decision)
 		sbx_resolver_cancel(c->p->resolver, c->resolve_handle);
 	c->resolve_handle = 0;
 	side_close(c, &c->c, strcmp(c->decision, "allowed") != 0 && c->state != S_REFUSE);
-	if (c->ussl) {
-		SSL_free(c->ussl);
-		c->ussl = NULL;
-	}
+	for (struct side *sd = &c->c; sd; sd = sd == &c->c ? &c->u : NULL)
+		if (sd->ssl) {
+			SSL_free(sd->ssl);
+			sd->ssl = NULL;
+		}
 	side_close(c, &c->u, false);
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++)
@@ -871,15 +872,15 @@ static void connected(struct px_conn *c)
 
 static void tls_step(struct px_conn *c)
 {
-	int r = SSL_do_handshake(c->ussl);
+	int r = SSL_do_handshake(c->u.ssl);
 	char why[256];
 
 	if (r == 1) {
-		c->ssl_want_read = c->ssl_want_write = false;
+		c->u.ssl_want_read = c->u.ssl_want_write = false;
 		begin_relay(c);
 		return;
 	}
-	switch (SSL_get_error(c->ussl, r)) {
+	switch (SSL_get_error(c->u.ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		side_set(c, &c->u, SBX_EV_READ);
 		return;
@@ -887,7 +888,7 @@ static void tls_step(struct px_conn *c)
 		side_set(c, &c->u, SBX_EV_WRITE);
 		return;
 	default:
-		sbx_tls_client_error(c->ussl, why, sizeof(why));
+		sbx_tls_client_error(c->u.ssl, why, sizeof(why));
 		refuse(c, 502, "error", "%s:%u: %s", c->host[0] ? c->host : "the origin", c->port, why);
 		return;
 	}
@@ -907,7 +908,7 @@ static void upstream_ready(struct px_conn *c)
 		addr_text(c->orig_family, c->orig_addr, a, sizeof(a));
 		name = a;
 	}
-	if (!(c->ussl = sbx_tls_client_ssl(c->p->tls, c->u.fd, name))) {
+	if (!(c->u.ssl = sbx_tls_client_ssl(c->p->tls, c->u.fd, name))) {
 		refuse(c, 502, "error", "cannot set up TLS to %s", name);
 		return;
 	}
@@ -1177,8 +1178,27 @@ static int pump_response_body(struct px_conn *c)
 	return 0;
 }
 
+/* Writes b out on s (in clear or through its TLS session) as far as it goes now. false = the
+ * connection is broken. */
 static bool write_buf(struct px_conn *c, struct side *s, sbx_buf *b, uint64_t *count)
 {
+	if (s->ssl) {
+		while (b->len > 0) {
+			int n = SSL_write(s->ssl, b->data, (int)(b->len > (1u << 30) ? (1u << 30) : b->len));
+			if (n > 0) {
+				if (count)
+					*count += (uint64_t)n;
+				sbx_buf_consume(b, (size_t)n);
+				continue;
+			}
+			switch (SSL_get_error(s->ssl, n)) {
+			case SSL_ERROR_WANT_READ: s->ssl_want_read = true; return true;
+			case SSL_ERROR_WANT_WRITE: s->ssl_want_write = true; return true;
+			default: ERR_clear_error(); return false;
+			}
+		}
+		return true;
+	}
 	while (b->len > 0) {
 		ssize_t n = send(s->fd, b->data, b->len, MSG_NOSIGNAL);
 		if (n < 0) {
@@ -1208,6 +1228,19 @@ static int read_buf(struct side *s, sbx_buf *b, size_t want)
 		want = room;
 	if (!(p = sbx_buf_reserve(b, want)))
 		return 0;
+	if (s->ssl) {
+		int k = SSL_read(s->ssl, p, (int)want);
+		if (k > 0) {
+			sbx_buf_commit(b, (size_t)k);
+			return 1;
+		}
+		switch (SSL_get_error(s->ssl, k)) {
+		case SSL_ERROR_WANT_READ: s->ssl_want_read = true; return 0;
+		case SSL_ERROR_WANT_WRITE: s->ssl_want_write = true; return 0;
+		case SSL_ERROR_ZERO_RETURN: return -1;
+		default: ERR_clear_error(); return -2;
+		}
+	}
 	n = recv(s->fd, p, want, 0);
 	if (n > 0) {
 		sbx_buf_commit(b, (size_t)n);
@@ -1218,58 +1251,17 @@ static int read_buf(struct side *s, sbx_buf *b, size_t want)
 	return errno == EAGAIN || errno == EINTR ? 0 : -2;
 }
 
-/* The origin side of HTTP mode, in clear or through our TLS session. */
-static int u_read(struct px_conn *c, sbx_buf *b, size_t want)
+/* What a side's TLS session waits for, besides what we want from it. */
+static unsigned ssl_events(const struct side *s)
 {
-	size_t room = sbx_buf_room(b);
-	char *p;
-	int n;
-
-	if (!c->ussl)
-		return read_buf(&c->u, b, want);
-	c->ssl_want_read = c->ssl_want_write = false;
-	if (room == 0)
-		return 0;
-	if (want > room)
-		want = room;
-	if (!(p = sbx_buf_reserve(b, want)))
-		return 0;
-	n = SSL_read(c->ussl, p, (int)want);
-	if (n > 0) {
-		sbx_buf_commit(b, (size_t)n);
-		return 1;
-	}
-	switch (SSL_get_error(c->ussl, n)) {
-	case SSL_ERROR_WANT_READ: c->ssl_want_read = true; return 0;
-	case SSL_ERROR_WANT_WRITE: c->ssl_want_write = true; return 0;
-	case SSL_ERROR_ZERO_RETURN: return -1;
-	default: ERR_clear_error(); return -2;
-	}
-}
-
-static bool u_write(struct px_conn *c, sbx_buf *b, uint64_t *count)
-{
-	if (!c->ussl)
-		return write_buf(c, &c->u, b, count);
-	while (b->len > 0) {
-		int n = SSL_write(c->ussl, b->data, (int)(b->len > (1u << 30) ? (1u << 30) : b->len));
-		if (n > 0) {
-			*count += (uint64_t)n;
-			sbx_buf_consume(b, (size_t)n);
-			continue;
-		}
-		switch (SSL_get_error(c->ussl, n)) {
-		case SSL_ERROR_WANT_READ: c->ssl_want_read = true; return true;
-		case SSL_ERROR_WANT_WRITE: c->ssl_want_write = true; return true;
-		default: ERR_clear_error(); return false;
-		}
-	}
-	return true;
+	return (s->ssl_want_read ? SBX_EV_READ : 0) | (s->ssl_want_write ? SBX_EV_WRITE : 0);
 }
 
 static void http_step(struct px_conn *c)
 {
 	int r;
+
+	c->c.ssl_want_read = c->c.ssl_want_write = c->u.ssl_want_read = c->u.ssl_want_write = false;
 
 	/* client -> upstream */
 	if (!c->up_done && !c->c.hup) {
@@ -1287,13 +1279,13 @@ static void http_step(struct px_conn *c)
 			break;
 		}
 	}
-	if (!u_write(c, &c->uout, &c->bytes_up)) {
+	if (!write_buf(c, &c->u, &c->uout, &c->bytes_up)) {
 		refuse(c, 502, "error", "the upstream closed the connection while receiving the request");
 		return;
 	}
 	/* upstream -> client */
 	while (!c->down_done && sbx_buf_room(&c->cout) >= 4096) {
-		r = u_read(c, &c->din, 65536);
+		r = read_buf(&c->u, &c->din, 65536);
 		if (r == 0)
 			break;
 		if (r < 0) {
@@ -1333,10 +1325,9 @@ static void http_step(struct px_conn *c)
 		return;
 	}
 	side_set(c, &c->c, (!c->up_done && sbx_buf_room(&c->uout) >= 4096 ? SBX_EV_READ : 0) |
-				   (c->cout.len ? SBX_EV_WRITE : 0));
+				   (c->cout.len ? SBX_EV_WRITE : 0) | ssl_events(&c->c));
 	side_set(c, &c->u, (!c->down_done && sbx_buf_room(&c->cout) >= 4096 ? SBX_EV_READ : 0) |
-				   (c->uout.len ? SBX_EV_WRITE : 0) | (c->ssl_want_read ? SBX_EV_READ : 0) |
-				   (c->ssl_want_write ? SBX_EV_WRITE : 0));
+				   (c->uout.len ? SBX_EV_WRITE : 0) | ssl_events(&c->u));
 }
 
 /* ---- tunnels ---- */
