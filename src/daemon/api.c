@@ -17,12 +17,14 @@
 
 #include "agents.h"
 #include "api_policy.h"
+#include "api_secret.h"
 #include "buf.h"
 #include "cleanup.h"
 #include "fdpass.h"
 #include "http1.h"
 #include "log.h"
 #include "proxy.h"
+#include "secrets.h"
 #include "util.h"
 
 #define API_MAX_BODY (1u << 20)
@@ -603,6 +605,7 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	uid_t uid = SBX_AGENT_UID;
 	gid_t gid = SBX_AGENT_GID;
 	char buf[8][PATH_MAX + 16];
+	char ph_buf[24][320]; /* placeholders (sbx_sandbox_exec below copies them) */
 	struct sbx_exec *ex;
 
 	if (!json_is_array(argv_j) || json_array_size(argv_j) == 0 || json_array_size(argv_j) > 65536) {
@@ -615,7 +618,7 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	}
 	argv = calloc(json_array_size(argv_j) + 1, sizeof(char *));
 	json_t *env_j = json_object_get(c->body, "env");
-	env = calloc(24 + sb->spec.nenv + json_array_size(env_j) + 1, sizeof(char *));
+	env = calloc(64 + sb->spec.nenv + json_array_size(env_j) + 1, sizeof(char *));
 	if (!argv || !env) {
 		respond_errf(c, SBX_E_INTERNAL, "out of memory");
 		return;
@@ -645,6 +648,28 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	/* The way out: the proxy variables (clients that ignore them are captured anyway). */
 	for (const char *const *pe = sbx_proxy_env(); *pe; pe++)
 		env[nenv++] = (char *)*pe;
+	/* Placeholders for the services this sandbox has a secret for: the proxy puts the real
+	 * value in, on the service's hosts only. */
+	size_t nsvc, nph = 0;
+	const struct sbx_service *svcs = sbx_services(&nsvc);
+	for (size_t k = 0; k < nsvc; k++) {
+		struct sbx_secret sec;
+		sbx_err serr = SBX_ERR_INIT;
+		memset(&sec, 0, sizeof(sec));
+		if (sbx_secret_get(sb->d->store, svcs[k].name, sb->name, &sec, &serr) <= 0)
+			continue;
+		sbx_secret_clear(&sec);
+		for (size_t e = 0; e < SBX_ARRAY_LEN(svcs[k].sandbox_env) && svcs[k].sandbox_env[e] &&
+				   nph < SBX_ARRAY_LEN(ph_buf);
+		     e++) {
+			char val[256];
+			sbx_secret_placeholder_env(&svcs[k], svcs[k].sandbox_env[e], sb->id, val, sizeof(val));
+			if (!val[0])
+				continue;
+			snprintf(ph_buf[nph], sizeof(ph_buf[nph]), "%s=%s", svcs[k].sandbox_env[e], val);
+			env[nenv++] = ph_buf[nph++];
+		}
+	}
 	const char *extra_sources[2][SBX_MAX_ENV + 1] = {{0}};
 	for (size_t k = 0; k < sb->spec.nenv; k++)
 		extra_sources[0][k] = sb->spec.env[k];
@@ -876,6 +901,16 @@ static void route(struct conn *c)
 		sbx_err err = SBX_ERR_INIT;
 		int status = 200;
 		json_t *res = sbx_api_policy(c->d, m, p, c->query, c->body, &status, &err);
+		if (res)
+			respond(c, status, res);
+		else
+			respond_err(c, &err);
+		return;
+	}
+	if (strcmp(p, "/v1/secrets") == 0 || strncmp(p, "/v1/secrets/", 12) == 0) {
+		sbx_err err = SBX_ERR_INIT;
+		int status = 200;
+		json_t *res = sbx_api_secret(c->d, m, p, c->query, c->body, &status, &err);
 		if (res)
 			respond(c, status, res);
 		else

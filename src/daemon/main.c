@@ -36,6 +36,7 @@
 #include "netrules.h"
 #include "policy.h"
 #include "proxy.h"
+#include "secrets.h"
 #include "util.h"
 
 static struct sbx_daemon daemon_ctx;
@@ -123,6 +124,8 @@ static int setup_egress(struct sbx_daemon *d, sbx_err *err)
 	}
 	d->nft_batch_len = batch.len;
 	d->nft_batch = sbx_buf_steal(&batch);
+	if (sbx_secrets_init(d->store, err) < 0)
+		return sbx_err_wrap(err, "secret store");
 	if (sbx_audit_open(d->paths.db_path, &d->audit, err) < 0)
 		return sbx_err_wrap(err, "audit log");
 	if (sbx_daemon_policy_reload(d, err) < 0)

@@ -42,7 +42,9 @@
 #include "log.h"
 #include "policy.h"
 #include "resolver.h"
+#include "credinject.h"
 #include "tls_client.h"
+#include "tls_mitm.h"
 #include "tls_sni.h"
 #include "util.h"
 
@@ -60,6 +62,13 @@
 #define DNS_BATCH 64
 
 static const char *const proxy_env[] = {
+	/* the sbx CA (interception) on top of the system store, for clients with their own */
+	"SSL_CERT_FILE=" SBX_SYSTEM_CA_BUNDLE,
+	"REQUESTS_CA_BUNDLE=" SBX_SYSTEM_CA_BUNDLE,
+	"CURL_CA_BUNDLE=" SBX_SYSTEM_CA_BUNDLE,
+	"GIT_SSL_CAINFO=" SBX_SYSTEM_CA_BUNDLE,
+	"NODE_EXTRA_CA_CERTS=" SBX_SYSTEM_CA_BUNDLE,
+	"AWS_CA_BUNDLE=" SBX_SYSTEM_CA_BUNDLE,
 	"HTTP_PROXY=" SBX_PROXY_URL,
 	"HTTPS_PROXY=" SBX_PROXY_URL,
 	"http_proxy=" SBX_PROXY_URL,
@@ -121,6 +130,8 @@ struct sbx_proxy {
 	uint16_t up_port;
 	char ca_bundle[PATH_MAX];
 	struct sbx_tls_client *tls; /* for connections the proxy itself makes over TLS */
+	struct sbx_mitm *mitm;      /* the interception CA; NULL when it cannot be used: */
+	char mitm_error[300];       /* why */
 	uint64_t audit_warned_ms;
 	size_t nconns;
 	struct sbx_proxy_stats stats;
@@ -135,6 +146,7 @@ enum px_state {
 	S_CONNECT,
 	S_PXCONNECT, /* CONNECT through the upstream proxy */
 	S_TLS,       /* our own TLS handshake with the origin (https:// requests in absolute form) */
+	S_CTLS,      /* intercepting: the TLS handshake with the client, as the origin */
 	S_TUNNEL,
 	S_HTTP,
 	S_REFUSE,    /* writing a refusal, then closing */
@@ -183,6 +195,15 @@ struct px_conn {
 	bool via_upstream_proxy;
 	bool explicit_addr_rule; /* decided by an address rule that names the destination */
 	bool origin_tls;     /* the proxy speaks TLS to the origin (a GET https://... request) */
+	bool origin_form;    /* requests come in origin form (transparent, or intercepted TLS) */
+	bool intercept;      /* TLS from the client terminated here: requests are read, decided
+			      * one by one, credentials injected */
+	bool peeked_tls;     /* transparent: the first bytes were a TLS ClientHello */
+	bool keep_client;    /* intercepted: the client connection carries further requests */
+	bool idle;           /* between intercepted requests: closing now logs nothing */
+	unsigned requests;   /* requests completed on this connection */
+	bool have_cred;
+	struct sbx_cred cred;
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
 	bool has_rule;
@@ -222,6 +243,9 @@ static void conn_finish(struct px_conn *c, const char *decision);
 static void start_upstream(struct px_conn *c);
 static void io_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud);
 static void tunnel_decide_and_go(struct px_conn *c);
+static void next_request(struct px_conn *c);
+static void start_client_tls(struct px_conn *c);
+static bool wants_interception(struct px_conn *c);
 
 static struct sbx_loop *loop_of(struct px_conn *c)
 {
@@ -448,6 +472,8 @@ static void conn_audit(struct px_conn *c)
 {
 	struct sbx_audit_rec r;
 
+	if (c->idle)
+		return; /* a kept-alive connection closing between requests: nothing was attempted */
 	if (strcmp(c->decision, "closed") == 0) {
 		/* The client left before saying where it wanted to go: nothing was attempted. */
 		if (!c->host[0] && !c->orig_family)
@@ -583,6 +609,7 @@ static void conn_free_later(struct sbx_loop *loop, void *ud)
 	sbx_buf_free(&c->uout);
 	sbx_buf_free(&c->din);
 	sbx_buf_free(&c->cout);
+	sbx_cred_clear(&c->cred);
 	free(c);
 }
 
@@ -631,7 +658,16 @@ static void on_timeout(struct sbx_loop *loop, void *ud)
 	c->timer = 0;
 	switch (c->state) {
 	case S_HEAD:
+		if (c->requests > 0 && c->cin.len == 0) {
+			c->idle = true; /* a kept-alive client that sent nothing more */
+			conn_finish(c, "closed");
+			break;
+		}
 		refuse(c, 408, "error", "the request head did not arrive in time");
+		break;
+	case S_CTLS:
+		snprintf(c->reason, sizeof(c->reason), "the TLS handshake with the client did not complete in time");
+		conn_finish(c, "error");
 		break;
 	case S_PEEK:
 		/* Nothing to learn from the first bytes (or a server-speaks-first protocol): decide on
@@ -813,6 +849,7 @@ static void start_upstream(struct px_conn *c)
 static void begin_relay(struct px_conn *c);
 static void send_pxconnect(struct px_conn *c);
 static void upstream_ready(struct px_conn *c);
+static void ctls_step(struct px_conn *c);
 
 static void try_connect(struct px_conn *c)
 {
@@ -1022,6 +1059,17 @@ static bool hop_by_hop(const struct sbx_http_msg *m, struct sbx_http_str name, b
 	return false;
 }
 
+struct skip_ctx {
+	const struct sbx_http_msg *m;
+	bool keep_upgrade;
+};
+
+static bool skip_header(void *ud, struct sbx_http_str name)
+{
+	struct skip_ctx *sk = ud;
+	return sbx_http_str_ieq(name, "host") || hop_by_hop(sk->m, name, sk->keep_upgrade);
+}
+
 /* The request as it goes upstream: origin-form (absolute-form to an upstream proxy), Host from
  * the authority the policy decided on, hop-by-hop headers removed, one request per connection. */
 static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *m, const char *origin_path)
@@ -1035,11 +1083,12 @@ static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *
 		sbx_buf_printf(o, "%.*s %s HTTP/1.%d\r\n", (int)m->method.len, m->method.p, origin_path,
 			       m->version == 10 ? 0 : 1);
 	sbx_buf_printf(o, "Host: %s\r\n", c->authority);
-	for (size_t i = 0; i < m->nheaders; i++) {
-		const struct sbx_http_header *h = &m->headers[i];
-		if (sbx_http_str_ieq(h->name, "host") || hop_by_hop(m, h->name, c->req_upgrade))
-			continue;
-		sbx_buf_printf(o, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p, (int)h->value.len, h->value.p);
+	{
+		struct skip_ctx sk = {.m = m, .keep_upgrade = c->req_upgrade};
+		/* Credentials only inside TLS we terminated and re-originate with verification. */
+		const struct sbx_cred *cred = c->intercept && c->have_cred ? &c->cred : NULL;
+		if (sbx_cred_apply_headers(cred, c->host, m, skip_header, &sk, o) < 0)
+			return -1;
 	}
 	if (c->req_upgrade)
 		sbx_buf_append_str(o, "Connection: upgrade\r\n\r\n");
@@ -1156,9 +1205,15 @@ static int response_head(struct px_conn *c)
 			continue;
 		sbx_buf_printf(&c->cout, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p, (int)h->value.len, h->value.p);
 	}
-	sbx_buf_append_str(&c->cout, "Connection: close\r\n\r\n");
 	body_init(&c->resp, m->body, m->content_length);
 	c->down_done = c->resp.done;
+	/* An intercepted client keeps its TLS session for the next request when the response's
+	 * end is known without closing. */
+	if (!(c->intercept && c->keep_client && m->body != SBX_HTTP_BODY_EOF))
+		c->keep_client = false;
+	sbx_buf_append_str(&c->cout, c->keep_client ? "\r\n" : "Connection: close\r\n\r\n");
+	if (c->have_cred)
+		sbx_cred_scrub(&c->cred, c->cout.data, c->cout.len);
 	sbx_buf_consume(&c->din, m->head_len);
 	free(m);
 	return 0;
@@ -1168,9 +1223,16 @@ static int pump_response_body(struct px_conn *c)
 {
 	struct sbx_http_error e;
 
+	size_t before = c->cout.len;
+
 	if (body_move(&c->resp, &c->din, &c->cout, &e) < 0) {
 		log_info("sandbox %s: malformed chunked response from %s: %s", c->sb->name, c->host, e.reason);
 		return -1;
+	}
+	if (c->have_cred && c->cout.len > before) {
+		/* Look again at what could join a secret split across reads (what is held back). */
+		size_t w = sbx_cred_scrub_window(&c->cred), from = before > w ? before - w : 0;
+		sbx_cred_scrub(&c->cred, c->cout.data + from, c->cout.len - from);
 	}
 	c->down_done = c->resp.done;
 	if (c->down_done)
@@ -1180,11 +1242,12 @@ static int pump_response_body(struct px_conn *c)
 
 /* Writes b out on s (in clear or through its TLS session) as far as it goes now. false = the
  * connection is broken. */
-static bool write_buf(struct px_conn *c, struct side *s, sbx_buf *b, uint64_t *count)
+static bool write_buf_keep(struct px_conn *c, struct side *s, sbx_buf *b, size_t keep, uint64_t *count)
 {
 	if (s->ssl) {
-		while (b->len > 0) {
-			int n = SSL_write(s->ssl, b->data, (int)(b->len > (1u << 30) ? (1u << 30) : b->len));
+		while (b->len > keep) {
+			size_t len = b->len - keep;
+			int n = SSL_write(s->ssl, b->data, (int)(len > (1u << 30) ? (1u << 30) : len));
 			if (n > 0) {
 				if (count)
 					*count += (uint64_t)n;
@@ -1199,8 +1262,8 @@ static bool write_buf(struct px_conn *c, struct side *s, sbx_buf *b, uint64_t *c
 		}
 		return true;
 	}
-	while (b->len > 0) {
-		ssize_t n = send(s->fd, b->data, b->len, MSG_NOSIGNAL);
+	while (b->len > keep) {
+		ssize_t n = send(s->fd, b->data, b->len - keep, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return true;
@@ -1212,6 +1275,11 @@ static bool write_buf(struct px_conn *c, struct side *s, sbx_buf *b, uint64_t *c
 	}
 	(void)c;
 	return true;
+}
+
+static bool write_buf(struct px_conn *c, struct side *s, sbx_buf *b, uint64_t *count)
+{
+	return write_buf_keep(c, s, b, 0, count);
 }
 
 /* Reads what is available into b (at most its room). 1 = got bytes, 0 = nothing now, -1 = EOF,
@@ -1316,11 +1384,18 @@ static void http_step(struct px_conn *c)
 			return;
 		}
 	}
-	if (!write_buf(c, &c->c, &c->cout, &c->bytes_down)) {
+	/* While a secret could still be completed by the next read, its possible beginning stays. */
+	if (!write_buf_keep(c, &c->c, &c->cout,
+			    c->have_cred && !c->down_done ? sbx_cred_partial_tail(&c->cred, c->cout.data, c->cout.len) : 0,
+			    &c->bytes_down)) {
 		conn_finish(c, "allowed");
 		return;
 	}
 	if (c->down_done && c->cout.len == 0) {
+		if (c->keep_client && c->up_done) {
+			next_request(c);
+			return;
+		}
 		conn_finish(c, "allowed");
 		return;
 	}
@@ -1493,7 +1568,7 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	}
 	memcpy(c->method, m->method.p, m->method.len);
 	c->method[m->method.len] = '\0';
-	if (c->kind == SBX_PXFD_EXPLICIT) {
+	if (!c->origin_form) {
 		struct sbx_http_target t;
 		if (sbx_http_parse_absolute_uri(m->target, &t) < 0) {
 			refuse(c, 400, "error", "a proxy request needs an absolute http:// URI");
@@ -1542,6 +1617,7 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	c->client_version10 = m->version == 10;
 	/* An upgraded connection is relayed as an opaque tunnel, which our own TLS cannot be. */
 	c->req_upgrade = m->upgrade && !c->origin_tls;
+	c->keep_client = c->intercept && m->keep_alive && !m->upgrade;
 	body_init(&c->req, m->body, m->content_length);
 	plan_route(c);
 	if (build_upstream_request(c, m, origin) < 0) {
@@ -1570,9 +1646,21 @@ static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 		refuse(c, 403, "denied", "%s", c->dec.reason);
 		return;
 	}
+	if (wants_interception(c)) {
+		/* A credential to put in, or HTTP rules to enforce: open the TLS (the sandbox trusts our
+		 * CA) and handle the requests one by one. */
+		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		sbx_buf_consume(&c->cin, m->head_len);
+		if (c->cin.len || send(c->c.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1) {
+			refuse(c, 400, "error", "data sent before the tunnel was established");
+			return;
+		}
+		start_client_tls(c);
+		return;
+	}
 	if (c->dec.http_restricts) {
 		/* HTTP rules (method, path) could refuse requests to this host, and an opaque tunnel
-		 * would hide the requests from them: fail closed until they can be inspected. */
+		 * would hide the requests from them: fail closed. */
 		refuse(c, 403, "denied",
 		       "HTTP rules (method/path) apply to %s, and HTTPS requests cannot be inspected for them; "
 		       "use a network-level rule for this host",
@@ -1587,6 +1675,98 @@ static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 	}
 	c->mode = M_TUNNEL;
 	start_upstream(c);
+}
+
+static void ctls_step(struct px_conn *c)
+{
+	int r = SSL_do_handshake(c->c.ssl);
+	const char *sni;
+
+	if (r != 1) {
+		switch (SSL_get_error(c->c.ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+			side_set(c, &c->c, SBX_EV_READ);
+			return;
+		case SSL_ERROR_WANT_WRITE:
+			side_set(c, &c->c, SBX_EV_WRITE);
+			return;
+		default: {
+			unsigned long e = ERR_get_error();
+			ERR_clear_error();
+			snprintf(c->reason, sizeof(c->reason),
+				 "the TLS handshake with the client failed (%s): does the client trust the sbx CA?",
+				 e ? ERR_reason_error_string(e) : "closed");
+			conn_finish(c, "error");
+			return;
+		}
+		}
+	}
+	/* The name the client asked for must be the one the policy decided on. */
+	sni = SSL_get_servername(c->c.ssl, TLSEXT_NAMETYPE_host_name);
+	if (sni && strcasecmp(sni, c->host) != 0) {
+		snprintf(c->reason, sizeof(c->reason), "TLS server name %.100s does not match %.100s", sni, c->host);
+		conn_finish(c, "denied");
+		return;
+	}
+	c->intercept = true;
+	c->origin_form = true;
+	c->origin_tls = true;
+	c->mode = M_HTTP;
+	c->state = S_HEAD;
+	timer_set(c, HEAD_TIMEOUT_MS);
+	side_set(c, &c->c, SBX_EV_READ);
+	if (SSL_pending(c->c.ssl))
+		conn_step(c);
+}
+
+static void start_client_tls(struct px_conn *c)
+{
+	sbx_err err = SBX_ERR_INIT;
+
+	if (!c->p->mitm) {
+		refuse(c, 502, "error", "TLS interception is needed for %s but unavailable: %s", c->host, c->p->mitm_error);
+		return;
+	}
+	if (!(c->c.ssl = sbx_mitm_server_ssl(c->p->mitm, c->c.fd, c->host, &err))) {
+		refuse(c, 502, "error", "cannot intercept TLS to %s: %s", c->host, err.msg);
+		return;
+	}
+	sbx_buf_reset(&c->cout);
+	c->state = S_CTLS;
+	timer_set(c, HEAD_TIMEOUT_MS);
+	ctls_step(c);
+}
+
+/* An intercepted request is complete (response delivered): log it, forget it, wait for the
+ * client's next one on the same TLS session. The upstream connection was one request's. */
+static void next_request(struct px_conn *c)
+{
+	conn_audit(c);
+	c->requests++;
+	if (c->u.ssl) {
+		SSL_free(c->u.ssl);
+		c->u.ssl = NULL;
+	}
+	side_close(c, &c->u, false);
+	c->method[0] = c->url_path[0] = c->decision[0] = c->reason[0] = '\0';
+	c->rule_text[0] = '\0';
+	c->status = 0;
+	c->bytes_up = c->bytes_down = 0;
+	c->t0_ms = (int64_t)sbx_now_ms();
+	c->t0_mono = sbx_monotonic_ms();
+	c->up_done = c->down_done = c->resp_head_done = false;
+	c->keep_client = false;
+	c->via_override = c->via_upstream_proxy = false;
+	memset(&c->req, 0, sizeof(c->req));
+	memset(&c->resp, 0, sizeof(c->resp));
+	sbx_buf_reset(&c->uout);
+	sbx_buf_reset(&c->din);
+	c->state = S_HEAD;
+	timer_set(c, 60000); /* an idle kept-alive connection */
+	side_set(c, &c->u, 0);
+	side_set(c, &c->c, SBX_EV_READ);
+	if (c->cin.len || SSL_pending(c->c.ssl))
+		conn_step(c);
 }
 
 static void head_read(struct px_conn *c)
@@ -1626,12 +1806,33 @@ static void head_read(struct px_conn *c)
 	free(m);
 }
 
+/* Must this TLS connection be opened (a credential to inject, HTTP rules to enforce)? Looks the
+ * credential up as a side effect. */
+static bool wants_interception(struct px_conn *c)
+{
+	sbx_err err = SBX_ERR_INIT;
+	int r;
+
+	if (!c->host[0] || c->host_internal)
+		return c->dec.http_restricts;
+	sbx_cred_clear(&c->cred);
+	r = sbx_cred_for_host(c->p->d->store, c->sb->name, c->sb->id, c->host, &c->cred, &err);
+	if (r < 0)
+		log_warn("sandbox %s: credentials for %s: %s", c->sb->name, c->host, err.msg);
+	c->have_cred = r > 0;
+	return c->have_cred || c->dec.http_restricts;
+}
+
 /* An opaque connection (transparent, or nothing learnt from its first bytes): decided at the
  * connection level; HTTP rules for the host cannot be honoured on bytes we cannot read. */
 static void tunnel_decide_and_go(struct px_conn *c)
 {
 	timer_clear(c);
 	decide(c, false);
+	if (c->dec.kind == SBX_RULE_ALLOW && c->peeked_tls && wants_interception(c)) {
+		start_client_tls(c);
+		return;
+	}
 	if (c->dec.kind == SBX_RULE_ALLOW && c->dec.http_restricts) {
 		c->dec.kind = SBX_RULE_DENY;
 		snprintf(c->dec.reason, sizeof(c->dec.reason),
@@ -1663,6 +1864,7 @@ static void peek_read(struct px_conn *c)
 	}
 	if (buf[0] == 0x16) {
 		enum sbx_sni_result r = sbx_sni_parse(buf, (size_t)n, &sni);
+		c->peeked_tls = true;
 		if (r == SBX_SNI_NEED_MORE && (size_t)n < sizeof(buf))
 			return; /* wait for the rest of the ClientHello (the timer still runs) */
 		if (r == SBX_SNI_OK && sni.host[0] && !c->host[0])
@@ -1705,7 +1907,7 @@ static void conn_step(struct px_conn *c)
 {
 	switch (c->state) {
 	case S_HEAD:
-		if (c->kind != SBX_PXFD_EXPLICIT) {
+		if (c->origin_form) {
 			/* transparent HTTP head */
 			struct sbx_http_error e;
 			struct sbx_http_msg *m;
@@ -1745,6 +1947,9 @@ static void conn_step(struct px_conn *c)
 		return;
 	case S_TLS:
 		tls_step(c);
+		return;
+	case S_CTLS:
+		ctls_step(c);
 		return;
 	case S_HTTP:
 		http_step(c);
@@ -1816,6 +2021,7 @@ static int original_dst(int fd, int kind, struct px_conn *c)
 
 static void transparent_start(struct px_conn *c)
 {
+	c->origin_form = true;
 	if (original_dst(c->c.fd, c->kind, c) < 0) {
 		snprintf(c->reason, sizeof(c->reason), "no original destination (not a redirected connection)");
 		conn_finish(c, "error");
@@ -2240,6 +2446,44 @@ static int load_config(struct sbx_proxy *p, sbx_err *err)
 	return 0;
 }
 
+/* The interception CA, and the trust bundle sandboxes get: the host's system store plus the CA.
+ * A CA that cannot be used does not stop the daemon: connections that need interception are
+ * refused with the reason (and `sbx diagnose` says it), everything else works. */
+static void open_interception(struct sbx_proxy *p)
+{
+	char dir[PATH_MAX], bundle[PATH_MAX];
+	sbx_err err = SBX_ERR_INIT;
+	char *sys = NULL;
+	size_t syslen = 0;
+	sbx_buf b;
+
+	snprintf(dir, sizeof(dir), "%s/ca", p->d->paths.state_dir);
+	if (sbx_mitm_open(dir, &p->mitm, &err) < 0) {
+		sbx_strlcpy(p->mitm_error, err.msg, sizeof(p->mitm_error));
+		log_error("TLS interception is unavailable: %s", err.msg);
+		return;
+	}
+	snprintf(bundle, sizeof(bundle), "%s/ca/sandbox-bundle.pem", p->d->paths.state_dir);
+	sbx_buf_init(&b, 16u << 20);
+	if (sbx_read_file(SBX_SYSTEM_CA_BUNDLE, 8u << 20, &sys, &syslen, NULL) == 0)
+		sbx_buf_append(&b, sys, syslen);
+	free(sys);
+	sbx_buf_append_str(&b, "\n# sbx proxy CA (TLS interception)\n");
+	sbx_buf_append_str(&b, sbx_mitm_ca_pem(p->mitm));
+	if (sbx_write_file_atomic(bundle, b.data, b.len, 0644, &err) < 0) {
+		sbx_strlcpy(p->mitm_error, err.msg, sizeof(p->mitm_error));
+		log_error("cannot write the sandboxes' CA bundle: %s", err.msg);
+		sbx_mitm_free(p->mitm);
+		p->mitm = NULL;
+	}
+	sbx_buf_free(&b);
+}
+
+const char *sbx_proxy_interception_error(const struct sbx_proxy *p)
+{
+	return p->mitm ? NULL : p->mitm_error;
+}
+
 int sbx_proxy_new(struct sbx_daemon *d, struct sbx_proxy **out, sbx_err *err)
 {
 	struct sbx_proxy *p = calloc(1, sizeof(*p));
@@ -2256,6 +2500,7 @@ int sbx_proxy_new(struct sbx_daemon *d, struct sbx_proxy **out, sbx_err *err)
 		free(p);
 		return -1;
 	}
+	open_interception(p);
 	if (p->noverrides)
 		log_info("proxy: %zu address override(s) from config.json", p->noverrides);
 	if (p->up_host[0])
@@ -2272,6 +2517,7 @@ void sbx_proxy_free(struct sbx_proxy *p)
 		sbx_proxy_detach(p, p->sbs->id);
 	sbx_resolver_free(p->resolver);
 	sbx_tls_client_free(p->tls);
+	sbx_mitm_free(p->mitm);
 	free(p);
 }
 

@@ -39,6 +39,9 @@
 #define SBX_PROXY_EXPLICIT_PORT 3128
 #define SBX_PROXY_TRANSPARENT_PORT 15001
 #define SBX_PROXY_URL "http://127.0.0.1:3128"
+/* Debian's system trust store; inside a sandbox it is the host's plus the sbx CA (bound over it
+ * from state_dir/ca/sandbox-bundle.pem). */
+#define SBX_SYSTEM_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 /* The listening sockets one sandbox hands over, in this order. */
 enum { SBX_PXFD_EXPLICIT, SBX_PXFD_TRANSPARENT4, SBX_PXFD_TRANSPARENT6, SBX_PXFD_DNS, SBX_PXFD_COUNT };
@@ -64,6 +67,9 @@ void sbx_proxy_detach(struct sbx_proxy *p, const char *sandbox_id);
 
 /* KEY=VALUE entries every process in a sandbox gets (proxy variables, NULL-terminated). */
 const char *const *sbx_proxy_env(void);
+
+/* NULL when TLS interception works, else why not. */
+const char *sbx_proxy_interception_error(const struct sbx_proxy *p);
 
 struct sbx_proxy_stats {
 	uint64_t conns_active, conns_total, dns_queries, refused, audit_rejected;

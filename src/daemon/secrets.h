@@ -112,12 +112,12 @@ void sbx_secret_placeholder_env(const struct sbx_service *svc, const char *var, 
  *   name     a built-in service, or (custom) 1-63 of [a-z0-9._-] starting with a letter or
  *            digit that is not a built-in name
  *   sandbox  "" (global) or a valid sandbox name
- *   hosts    custom only, 1..SBX_SERVICE_MAX_HOSTS host resources (exact, *., **., optional
- *            :port): never `**`, an address or CIDR, or a wildcard over a top-level domain
+ *   hosts    custom only, 1..SBX_SERVICE_MAX_HOSTS host resources (exact, *., **.), without a
+ *            port: never `**`, an address or CIDR, or a wildcard over a top-level domain
  *   header   custom only, an HTTP token of at most 63 characters, not one that frames or
  *            routes a request (Host, Content-Length, Transfer-Encoding, Connection, ...)
- *   format   custom only, printable ASCII of at most 63 characters with exactly one %s (a
- *            literal '%' written %%)
+ *   format   custom only, printable ASCII of at most 63 characters with exactly one %s and no
+ *            other '%' (so printf and a plain replacement of the %s give the same header)
  *   value    printable ASCII, 1..SBX_SECRET_VALUE_MAX bytes, no space at either end; aws:
  *            AKID:SECRET[:TOKEN] (a temporary ASIA key id needs its token)
  * Messages never quote the value. */

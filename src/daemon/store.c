@@ -60,6 +60,19 @@ static const char *const migrations[] = {
 	"  status INTEGER NOT NULL DEFAULT 0"  /* upstream HTTP status where seen */
 	");"
 	"CREATE INDEX audit_sandbox_ts ON audit (sandbox, ts);",
+	/* 2 -> 3: credentials (secrets.c). The value column is the secret itself: the file is 0600
+	 * in a 0700 directory, and nothing but secrets.c reads the table. */
+	"CREATE TABLE secrets ("
+	"  name TEXT NOT NULL,"                /* built-in service or custom name */
+	"  sandbox TEXT NOT NULL DEFAULT '',"  /* '' = global */
+	"  custom INTEGER NOT NULL DEFAULT 0 CHECK (custom IN (0, 1)),"
+	"  hosts TEXT NOT NULL DEFAULT '[]',"  /* custom: JSON list of normalised resources */
+	"  header TEXT NOT NULL DEFAULT '',"   /* custom only */
+	"  format TEXT NOT NULL DEFAULT '',"   /* custom only */
+	"  value TEXT NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"       /* ms since the epoch */
+	"  UNIQUE (name, sandbox)"
+	");",
 };
 
 static int db_fail(struct sbx_store *s, sbx_err *err, const char *what)

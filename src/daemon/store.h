@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-#define SBX_STORE_SCHEMA_VERSION 2
+#define SBX_STORE_SCHEMA_VERSION 3
 
 struct sbx_store;
 

@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "initproto.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define PLAN_MAX_PKTS 32
@@ -556,6 +557,33 @@ static int state_bind(struct sbx_sandbox *sb, struct sbx_setup_plan *p, const ch
 	return 0;
 }
 
+/* Binds state_dir/ca/sandbox-bundle.pem (written by the proxy) read-only over the system trust
+ * store, where both exist. */
+static int ca_bundle_bind(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_err *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/ca/sandbox-bundle.pem", sb->d->paths.state_dir);
+	if (stat(path, &st) != 0 || stat(SBX_SYSTEM_CA_BUNDLE, &st) != 0)
+		return 0;
+	if (sb->d->idmap.mode == SBX_IDMAP_ROOT) {
+		int fd = sbx_idmap_tree_fd(path, err), idx;
+		if (fd < 0)
+			return -1;
+		if ((idx = plan_fd(p, fd)) < 0)
+			return sbx_err_set(err, SBX_E_INTERNAL, "too many mounts in the sandbox plan");
+		return plan_op(p, OP(.kind = SBX_OP_BIND, .dest = SBX_SYSTEM_CA_BUNDLE, .fd_ref = idx + 1,
+				     .flags = SBX_OPF_RO | SBX_OPF_NOSUID | SBX_OPF_NODEV)) < 0
+			       ? sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large")
+			       : 0;
+	}
+	return plan_op(p, OP(.kind = SBX_OP_BIND, .src = path, .dest = SBX_SYSTEM_CA_BUNDLE,
+			     .flags = SBX_OPF_RO | SBX_OPF_NOSUID | SBX_OPF_NODEV)) < 0
+		       ? sbx_err_set(err, SBX_E_INTERNAL, "sandbox plan too large")
+		       : 0;
+}
+
 /* The part of the view that is the same for every sandbox: sent to an init prepared ahead of
  * time (a spare) before any sandbox claims it. */
 static int build_generic(struct sbx_daemon *d, struct sbx_setup_plan *p, sbx_err *err)
@@ -645,6 +673,10 @@ static int build_system(struct sbx_sandbox *sb, struct sbx_setup_plan *p, sbx_er
 		return -1;
 	if (etc_secrets(p, &nsecrets) < 0)
 		goto e2big;
+
+	/* The sandbox's trust store: the host's plus the sbx CA (TLS interception, proxy.c). */
+	if (ca_bundle_bind(sb, p, err) < 0)
+		return -1;
 
 	/* Persistent per-sandbox places. */
 	if (state_bind(sb, p, "layers/var", "/var", SBX_OPF_NODEV, err) < 0)

@@ -1,0 +1,271 @@
+/* credinject.c - credentials into intercepted requests, and out of responses (credinject.h). */
+#include "credinject.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+bool sbx_host_pattern_match(const char *pattern, const char *host)
+{
+	size_t pl, hl = strlen(host);
+
+	if (strncmp(pattern, "**.", 3) == 0) {
+		pl = strlen(pattern + 2); /* ".suffix" */
+		return hl > pl && strcmp(host + hl - pl, pattern + 2) == 0;
+	}
+	if (strncmp(pattern, "*.", 2) == 0) {
+		pl = strlen(pattern + 1);
+		return hl > pl && strcmp(host + hl - pl, pattern + 1) == 0 && !memchr(host, '.', hl - pl);
+	}
+	return strcmp(pattern, host) == 0;
+}
+
+void sbx_cred_clear(struct sbx_cred *c)
+{
+	if (c->value) {
+		OPENSSL_cleanse(c->value, strlen(c->value));
+		free(c->value);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+static bool service_covers(const struct sbx_service *svc, const char *host)
+{
+	for (size_t i = 0; i < SBX_SERVICE_MAX_HOSTS && svc->hosts[i]; i++)
+		if (sbx_host_pattern_match(svc->hosts[i], host))
+			return true;
+	return false;
+}
+
+static int take(struct sbx_cred *out, const struct sbx_secret *sec, enum sbx_inject_kind kind, const char *service,
+		const char *header, const char *format)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = kind;
+	sbx_strlcpy(out->service, service, sizeof(out->service));
+	sbx_strlcpy(out->header, header ? header : "Authorization", sizeof(out->header));
+	sbx_strlcpy(out->format, format ? format : "%s", sizeof(out->format));
+	if (!(out->value = strdup(sec->value)))
+		return -1;
+	return 0;
+}
+
+int sbx_cred_for_host(struct sbx_store *st, const char *sandbox_name, const char *sandbox_id, const char *host,
+		      struct sbx_cred *out, sbx_err *err)
+{
+	size_t n;
+	const struct sbx_service *svcs = sbx_services(&n);
+	struct sbx_secret sec;
+	struct sbx_secret *list = NULL;
+	size_t nlist = 0;
+	int found = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < n && !found; i++) {
+		const struct sbx_service *svc = &svcs[i];
+		int r;
+		if (!service_covers(svc, host))
+			continue;
+		memset(&sec, 0, sizeof(sec));
+		r = sbx_secret_get(st, svc->name, sandbox_name, &sec, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		if (take(out, &sec, svc->kind, svc->name, svc->header, svc->format) < 0) {
+			sbx_secret_clear(&sec);
+			return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+		}
+		sbx_secret_clear(&sec);
+		sbx_secret_placeholder(svc, sandbox_id, out->placeholder, sizeof(out->placeholder));
+		if (svc->kind == SBX_INJECT_SIGV4 && svc->sandbox_env[1])
+			/* the dummy secret key the sandbox holds next to its dummy key id */
+			sbx_secret_placeholder_env(svc, svc->sandbox_env[1], sandbox_id, out->placeholder2,
+						   sizeof(out->placeholder2));
+		found = 1;
+	}
+	if (found)
+		return 1;
+	/* Custom secrets: their own hosts, header and format. */
+	if (sbx_secret_list(st, &list, &nlist, err) < 0)
+		return -1;
+	for (size_t i = 0; i < nlist && !found; i++) {
+		bool covers = false;
+		if (!list[i].custom || (list[i].sandbox[0] && strcmp(list[i].sandbox, sandbox_name) != 0))
+			continue;
+		for (size_t h = 0; h < list[i].nhosts && !covers; h++)
+			covers = sbx_host_pattern_match(list[i].hosts[h], host);
+		if (!covers)
+			continue;
+		memset(&sec, 0, sizeof(sec));
+		if (sbx_secret_get(st, list[i].name, sandbox_name, &sec, err) <= 0) {
+			sbx_secrets_free(list, nlist);
+			return -1;
+		}
+		if (take(out, &sec, SBX_INJECT_HEADER, list[i].name, list[i].header, list[i].format) < 0) {
+			sbx_secret_clear(&sec);
+			sbx_secrets_free(list, nlist);
+			return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
+		}
+		sbx_secret_clear(&sec);
+		sbx_strlcpy(out->placeholder, "proxy-managed", sizeof(out->placeholder));
+		found = 1;
+	}
+	sbx_secrets_free(list, nlist);
+	return found;
+}
+
+/* format with its one "%s" replaced by value - never through printf: the format is the user's. */
+static int append_formatted(sbx_buf *out, const char *format, const char *value)
+{
+	const char *p = strstr(format, "%s");
+
+	if (!p)
+		return sbx_buf_append_str(out, value);
+	if (sbx_buf_append(out, format, (size_t)(p - format)) < 0 || sbx_buf_append_str(out, value) < 0)
+		return -1;
+	return sbx_buf_append_str(out, p + 2);
+}
+
+/* value with every occurrence of `from` replaced by `to`. */
+static int append_replaced(sbx_buf *out, const char *v, size_t vl, const char *from, const char *to)
+{
+	size_t fl = strlen(from);
+
+	if (fl == 0)
+		return sbx_buf_append(out, v, vl);
+	while (vl > 0) {
+		const char *hit = memmem(v, vl, from, fl);
+		if (!hit)
+			return sbx_buf_append(out, v, vl);
+		if (sbx_buf_append(out, v, (size_t)(hit - v)) < 0 || sbx_buf_append_str(out, to) < 0)
+			return -1;
+		vl -= (size_t)(hit - v) + fl;
+		v = hit + fl;
+	}
+	return 0;
+}
+
+static bool name_is(struct sbx_http_str n, const char *lit)
+{
+	return strlen(lit) == n.len && strncasecmp(n.p, lit, n.len) == 0;
+}
+
+int sbx_cred_apply_headers(const struct sbx_cred *c, const char *host, const struct sbx_http_msg *m,
+			   bool (*skip)(void *ud, struct sbx_http_str name), void *ud, sbx_buf *out)
+{
+	bool have = false;
+	bool git_basic = c && c->kind == SBX_INJECT_GIT && strcmp(host, "api.github.com") != 0;
+	char basic[1024];
+
+	if (git_basic) {
+		/* git smart-HTTP: Basic x-access-token:TOKEN, what GitHub documents for tokens */
+		char raw[700];
+		int n = snprintf(raw, sizeof(raw), "x-access-token:%s", c->value);
+		if (n < 0 || (size_t)n >= sizeof(raw))
+			return -1;
+		memcpy(basic, "Basic ", 6);
+		EVP_EncodeBlock((unsigned char *)basic + 6, (const unsigned char *)raw, n);
+	}
+	for (size_t i = 0; i < m->nheaders; i++) {
+		const struct sbx_http_header *h = &m->headers[i];
+		if (skip && skip(ud, h->name))
+			continue;
+		if (sbx_buf_append(out, h->name.p, h->name.len) < 0 || sbx_buf_append_str(out, ": ") < 0)
+			return -1;
+		if (c && c->kind != SBX_INJECT_SIGV4 && name_is(h->name, c->header)) {
+			/* the service's own header carries the secret, whatever the sandbox put there */
+			have = true;
+			if ((git_basic ? sbx_buf_append_str(out, basic) : append_formatted(out, c->format, c->value)) < 0)
+				return -1;
+		} else if (c && c->kind != SBX_INJECT_SIGV4 && c->placeholder[0]) {
+			if (append_replaced(out, h->value.p, h->value.len, c->placeholder, c->value) < 0)
+				return -1;
+		} else if (sbx_buf_append(out, h->value.p, h->value.len) < 0) {
+			return -1;
+		}
+		if (sbx_buf_append_str(out, "\r\n") < 0)
+			return -1;
+	}
+	if (c && c->kind != SBX_INJECT_SIGV4 && !have) {
+		if (sbx_buf_append_str(out, c->header) < 0 || sbx_buf_append_str(out, ": ") < 0 ||
+		    (git_basic ? sbx_buf_append_str(out, basic) : append_formatted(out, c->format, c->value)) < 0 ||
+		    sbx_buf_append_str(out, "\r\n") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static size_t mask_all(char *buf, size_t len, const char *needle, size_t nl)
+{
+	size_t count = 0;
+	char *p = buf;
+
+	if (nl < 4) /* too short to be a secret worth masking, and would mask noise */
+		return 0;
+	while ((size_t)(p - buf) + nl <= len) {
+		char *hit = memmem(p, len - (size_t)(p - buf), needle, nl);
+		if (!hit)
+			break;
+		memset(hit, '*', nl);
+		p = hit + nl;
+		count++;
+	}
+	return count;
+}
+
+size_t sbx_cred_scrub(const struct sbx_cred *c, char *buf, size_t len)
+{
+	size_t count = 0;
+
+	if (!c || !c->value)
+		return 0;
+	if (c->kind == SBX_INJECT_SIGV4) {
+		/* each part of "AKID:SECRET[:TOKEN]" except the key id, which is not secret */
+		const char *part = strchr(c->value, ':');
+		while (part) {
+			const char *next = strchr(part + 1, ':');
+			size_t pl = next ? (size_t)(next - part - 1) : strlen(part + 1);
+			count += mask_all(buf, len, part + 1, pl);
+			part = next;
+		}
+		return count;
+	}
+	return mask_all(buf, len, c->value, strlen(c->value));
+}
+
+size_t sbx_cred_scrub_window(const struct sbx_cred *c)
+{
+	return c && c->value ? strlen(c->value) : 0;
+}
+
+/* The longest k < nl such that buf ends with needle[0..k). */
+static size_t partial(const char *buf, size_t len, const char *needle, size_t nl)
+{
+	for (size_t k = nl - 1 < len ? nl - 1 : len; k > 0; k--)
+		if (memcmp(buf + len - k, needle, k) == 0)
+			return k;
+	return 0;
+}
+
+size_t sbx_cred_partial_tail(const struct sbx_cred *c, const char *buf, size_t len)
+{
+	size_t best = 0;
+
+	if (!c || !c->value || !*c->value)
+		return 0;
+	if (c->kind == SBX_INJECT_SIGV4) {
+		for (const char *part = strchr(c->value, ':'); part; part = strchr(part + 1, ':')) {
+			const char *next = strchr(part + 1, ':');
+			size_t pl = next ? (size_t)(next - part - 1) : strlen(part + 1), k;
+			if (pl && (k = partial(buf, len, part + 1, pl)) > best)
+				best = k;
+		}
+		return best;
+	}
+	return partial(buf, len, c->value, strlen(c->value));
+}
