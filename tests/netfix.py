@@ -225,3 +225,89 @@ class ConnectProxy:
     def close(self):
         self.stopping = True
         self.sock.close()
+
+
+class AwsMock:
+    """A local AWS endpoint (any service, any region) over TLS that verifies every request's
+    SigV4 signature with botocore's own signer and the real keys, and refuses anything signed
+    otherwise (403 SignatureDoesNotMatch). Answers Cost Explorer (JSON protocol) and
+    CloudFormation (query protocol) calls with small valid responses."""
+
+    def __init__(self, tls, akid, secret, token=None):
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        self.requests = []
+        self.refused = []
+        mock = self
+
+        def verify(method, path, headers, body):
+            auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+            if not auth.startswith("AWS4-HMAC-SHA256 "):
+                return "no SigV4 Authorization"
+            parts = dict(p.strip().split("=", 1) for p in auth[len("AWS4-HMAC-SHA256 "):].split(","))
+            key, date, region, service, _ = parts["Credential"].split("/")
+            if key != akid:
+                return f"unknown access key {key}"
+            signed = parts["SignedHeaders"].split(";")
+            lower = {k.lower(): v for k, v in headers.items()}
+            if token and lower.get("x-amz-security-token") != token:
+                return "missing or wrong session token"
+            host = lower["host"]
+            req = AWSRequest(method=method, url=f"https://{host}{path}", data=body,
+                             headers={k: v for k, v in headers.items() if k.lower() in signed and k.lower() != "host"})
+            req.context["timestamp"] = lower["x-amz-date"]
+            signer = SigV4Auth(Credentials(akid, secret, token), service, region)
+            canonical = signer.canonical_request(req)
+            expected = signer.signature(signer.string_to_sign(req, canonical), req)
+            if expected != parts["Signature"]:
+                return "signature mismatch"
+            return None
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                headers = {k: v for k, v in self.headers.items()}
+                why = verify(self.command, self.path, headers, body)
+                rec = {"method": self.command, "path": self.path, "host": headers.get("Host"),
+                       "headers": headers, "body": body.decode("latin-1"), "refused": why}
+                if why:
+                    mock.refused.append(rec)
+                    out = json.dumps({"__type": "SignatureDoesNotMatch", "message": why}).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/x-amz-json-1.1")
+                else:
+                    mock.requests.append(rec)
+                    if "AWSInsightsIndexService" in headers.get("X-Amz-Target", ""):
+                        out = json.dumps({"ResultsByTime": [], "DimensionValueAttributes": []}).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/x-amz-json-1.1")
+                    else:
+                        action = dict(x.split("=", 1) for x in body.decode().split("&") if "=" in x).get("Action", "")
+                        out = (f"<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\">"
+                               f"<{action}Result><Stacks/></{action}Result><ResponseMetadata><RequestId>1"
+                               f"</RequestId></ResponseMetadata></{action}Response>").encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+            def log_message(self, *a):
+                pass
+
+        self.server = _Threaded(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls[0], tls[1])
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

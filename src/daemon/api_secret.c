@@ -119,10 +119,36 @@ static int opt_sandbox(json_t *body, const char **out, sbx_err *err)
 	return 0;
 }
 
-/* "hosts": a list of strings, or one comma-separated string (spaces around items allowed). */
+/* Adds the hosts of one comma-separated string (spaces around items allowed). */
+static int add_hosts(const char *s, struct sbx_secret *sec, sbx_err *err)
+{
+	for (const char *p = s;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+			return sbx_err_set(err, SBX_E_INVALID, "an empty host in the list: separate hosts with single commas");
+		if (sec->nhosts == SBX_SERVICE_MAX_HOSTS)
+			return sbx_err_set(err, SBX_E_INVALID, "too many hosts: a service has at most %d", SBX_SERVICE_MAX_HOSTS);
+		if (len >= sizeof(sec->hosts[0]))
+			return sbx_err_set(err, SBX_E_INVALID, "host %zu is too long: a host name has at most 253 characters",
+					   sec->nhosts + 1);
+		memcpy(sec->hosts[sec->nhosts], p, len);
+		sec->hosts[sec->nhosts++][len] = '\0';
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+/* "hosts": a list of strings or one string, each item possibly a comma-separated list. */
 static int parse_hosts(json_t *body, struct sbx_secret *sec, bool *given, sbx_err *err)
 {
-	json_t *v = json_object_get(body, "hosts");
+	json_t *v = json_object_get(body, "hosts"), *item;
+	size_t i;
 
 	*given = false;
 	sec->nhosts = 0;
@@ -133,43 +159,20 @@ static int parse_hosts(json_t *body, struct sbx_secret *sec, bool *given, sbx_er
 		const char *s;
 		if (opt_str(body, "hosts", MAX_HOSTS_TEXT, false, &s, err) < 0)
 			return -1;
-		for (const char *p = s;;) {
-			const char *end = strchr(p, ',');
-			size_t len = end ? (size_t)(end - p) : strlen(p);
-			while (len && (*p == ' ' || *p == '\t'))
-				p++, len--;
-			while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-				len--;
-			if (len == 0)
-				return sbx_err_set(err, SBX_E_INVALID, "an empty host in the list: separate hosts with single commas");
-			if (sec->nhosts == SBX_SERVICE_MAX_HOSTS)
-				return sbx_err_set(err, SBX_E_INVALID, "too many hosts: a service has at most %d",
-						   SBX_SERVICE_MAX_HOSTS);
-			if (len >= sizeof(sec->hosts[0]))
-				return sbx_err_set(err, SBX_E_INVALID, "host %zu is too long: a host name has at most 253 "
-						   "characters", sec->nhosts + 1);
-			memcpy(sec->hosts[sec->nhosts], p, len);
-			sec->hosts[sec->nhosts++][len] = '\0';
-			if (!end)
-				break;
-			p = end + 1;
-		}
-		return 0;
+		return add_hosts(s, sec, err);
 	}
 	if (!json_is_array(v))
 		return sbx_err_set(err, SBX_E_INVALID, "'hosts' must be a list of strings or a comma-separated string");
 	if (json_array_size(v) > SBX_SERVICE_MAX_HOSTS)
 		return sbx_err_set(err, SBX_E_INVALID, "too many hosts: a service has at most %d", SBX_SERVICE_MAX_HOSTS);
-	size_t i;
-	json_t *item;
 	json_array_foreach(v, i, item)
 	{
 		const char *s = json_string_value(item);
-		if (!s || json_string_length(item) >= sizeof(sec->hosts[0]) || strlen(s) != json_string_length(item) ||
+		if (!s || json_string_length(item) > MAX_HOSTS_TEXT || strlen(s) != json_string_length(item) ||
 		    !printable(s))
-			return sbx_err_set(err, SBX_E_INVALID, "'hosts' must be a list of host names of at most %zu characters",
-					   sizeof(sec->hosts[0]) - 1);
-		sbx_strlcpy(sec->hosts[sec->nhosts++], s, sizeof(sec->hosts[0]));
+			return sbx_err_set(err, SBX_E_INVALID, "'hosts' must be a list of host names");
+		if (add_hosts(s, sec, err) < 0)
+			return -1;
 	}
 	return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sigv4.h"
 #include "util.h"
 
 bool sbx_host_pattern_match(const char *pattern, const char *host)
@@ -268,4 +269,127 @@ size_t sbx_cred_partial_tail(const struct sbx_cred *c, const char *buf, size_t l
 		return best;
 	}
 	return partial(buf, len, c->value, strlen(c->value));
+}
+
+static const struct sbx_http_str *find_header(const struct sbx_http_msg *m, const char *name)
+{
+	return sbx_http_header_get(m, name);
+}
+
+bool sbx_cred_sigv4_needs_body(const struct sbx_http_msg *m)
+{
+	return !find_header(m, "x-amz-content-sha256") && find_header(m, "authorization");
+}
+
+int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *m, const char *authority,
+			   const char *origin, const char *body, size_t body_len,
+			   bool (*skip)(void *ud, struct sbx_http_str name), void *ud, sbx_buf *out, sbx_err *err)
+{
+	const struct sbx_http_str *auth = find_header(m, "authorization");
+	const struct sbx_http_str *csha = find_header(m, "x-amz-content-sha256");
+	const struct sbx_http_str *date = find_header(m, "x-amz-date");
+	const char *q = strchr(origin, '?');
+	struct sbx_sigv4_auth a;
+	struct sbx_sigv4_header hs[SBX_HTTP_MAX_HEADERS + 2];
+	size_t nh = 0;
+	char akid[256], secret[512], token[4096], payload[80], amz_date[32], authz[SBX_SIGV4_AUTH_MAX];
+	const char *c1, *c2;
+	struct sbx_sigv4_request req;
+	struct sbx_sigv4_creds cr;
+	bool have_token;
+
+	if (q && sbx_sigv4_is_presigned(q + 1, strlen(q + 1)))
+		return sbx_err_set(err, SBX_E_UNSUPPORTED,
+				   "presigned AWS URLs made inside the sandbox carry the sandbox's dummy keys and cannot be "
+				   "re-signed; create presigned URLs outside the sandbox");
+	if (!auth || auth->len >= SBX_SIGV4_AUTH_MAX || sbx_sigv4_parse_auth(auth->p, auth->len, &a, NULL) < 0 ||
+	    strcmp(a.access_key, c->placeholder) != 0)
+		return sbx_cred_apply_headers(NULL, "", m, skip, ud, out); /* not ours to sign */
+	if (csha && csha->len >= 9 && strncasecmp(csha->p, "STREAMING", 9) == 0)
+		return sbx_err_set(err, SBX_E_UNSUPPORTED,
+				   "aws-chunked streaming uploads cannot be re-signed by the sbx proxy; configure the client "
+				   "to send the payload unsigned or in one piece (e.g. S3 multipart uploads)");
+	if (!date || date->len >= sizeof(amz_date))
+		return sbx_err_set(err, SBX_E_INVALID, "the AWS request has no X-Amz-Date header");
+	memcpy(amz_date, date->p, date->len);
+	amz_date[date->len] = '\0';
+	if (csha) {
+		if (csha->len >= sizeof(payload))
+			return sbx_err_set(err, SBX_E_INVALID, "x-amz-content-sha256 is malformed");
+		memcpy(payload, csha->p, csha->len);
+		payload[csha->len] = '\0';
+	} else {
+		sbx_sha256_hex(body ? body : "", body ? body_len : 0, payload);
+	}
+	/* the real keys */
+	c1 = strchr(c->value, ':');
+	if (!c1 || (size_t)(c1 - c->value) >= sizeof(akid))
+		return sbx_err_set(err, SBX_E_INVALID, "the stored aws secret is malformed: use AKID:SECRET[:TOKEN]");
+	memcpy(akid, c->value, (size_t)(c1 - c->value));
+	akid[c1 - c->value] = '\0';
+	c2 = strchr(c1 + 1, ':');
+	snprintf(secret, sizeof(secret), "%.*s", (int)(c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1)), c1 + 1);
+	snprintf(token, sizeof(token), "%s", c2 ? c2 + 1 : "");
+	have_token = token[0] != '\0';
+
+	/* The headers as they will go out: the request's (minus hop-by-hop, the agent's
+	 * Authorization and its dummy session token), Host as sent, the real session token. */
+	hs[nh++] = (struct sbx_sigv4_header){"host", 4, authority, strlen(authority)};
+	for (size_t i = 0; i < m->nheaders; i++) {
+		const struct sbx_http_header *h = &m->headers[i];
+		if ((skip && skip(ud, h->name)) || sbx_http_str_ieq(h->name, "authorization") ||
+		    sbx_http_str_ieq(h->name, "x-amz-security-token"))
+			continue;
+		hs[nh++] = (struct sbx_sigv4_header){h->name.p, h->name.len, h->value.p, h->value.len};
+	}
+	if (have_token)
+		hs[nh++] = (struct sbx_sigv4_header){"x-amz-security-token", 20, token, strlen(token)};
+	{
+		/* the signed list: the agent's, without a session token we do not send */
+		char list[sizeof(a.signed_headers)], *o = list;
+		const char *p = a.signed_headers;
+		*o = '\0';
+		while (*p) {
+			size_t l = strcspn(p, ";");
+			if (!(l == 20 && strncmp(p, "x-amz-security-token", 20) == 0 && !have_token)) {
+				if (o != list)
+					*o++ = ';';
+				memcpy(o, p, l);
+				o += l;
+				*o = '\0';
+			}
+			p += l + (p[l] == ';');
+		}
+		memset(&req, 0, sizeof(req));
+		req.method = NULL;
+		memcpy(a.signed_headers, list, strlen(list) + 1);
+	}
+	{
+		char method[32];
+		snprintf(method, sizeof(method), "%.*s", (int)m->method.len, m->method.p);
+		req.method = method;
+		req.path = origin;
+		req.path_len = q ? (size_t)(q - origin) : strlen(origin);
+		req.query = q ? q + 1 : NULL;
+		req.query_len = q ? strlen(q + 1) : 0;
+		req.headers = hs;
+		req.nheaders = nh;
+		req.payload_hash = payload;
+		req.s3_style_path = strcmp(a.service, "s3") == 0;
+		cr.access_key = akid;
+		cr.secret_key = secret;
+		cr.session_token = have_token ? token : NULL;
+		if (sbx_sigv4_sign(&req, &cr, amz_date, a.region, a.service, a.signed_headers, authz, sizeof(authz), err) < 0) {
+			OPENSSL_cleanse(secret, sizeof(secret));
+			return -1;
+		}
+	}
+	OPENSSL_cleanse(secret, sizeof(secret));
+	for (size_t i = 1; i < nh; i++) /* hs[0] is Host, written by the caller */
+		if (sbx_buf_append(out, hs[i].name, hs[i].name_len) < 0 || sbx_buf_append_str(out, ": ") < 0 ||
+		    sbx_buf_append(out, hs[i].value, hs[i].value_len) < 0 || sbx_buf_append_str(out, "\r\n") < 0)
+			return sbx_err_set(err, SBX_E_INVALID, "request head too large");
+	if (sbx_buf_printf(out, "Authorization: %s\r\n", authz) < 0)
+		return sbx_err_set(err, SBX_E_INVALID, "request head too large");
+	return 0;
 }

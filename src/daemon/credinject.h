@@ -44,6 +44,17 @@ void sbx_cred_clear(struct sbx_cred *c);
 int sbx_cred_apply_headers(const struct sbx_cred *c, const char *host, const struct sbx_http_msg *m,
 			   bool (*skip)(void *ud, struct sbx_http_str name), void *ud, sbx_buf *out);
 
+/* AWS: the request's header fields, re-signed with the real keys (sigv4.h), into out.
+ * authority is the Host value sent upstream, origin the request-target (path and query), body
+ * the request body when the request carries no x-amz-content-sha256 (NULL otherwise). A request
+ * the agent signed with another key than its placeholder, or did not sign, goes out as it is.
+ * Refused (-1, err says why and what to do): presigned URLs, aws-chunked streaming uploads. */
+int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *m, const char *authority,
+			   const char *origin, const char *body, size_t body_len,
+			   bool (*skip)(void *ud, struct sbx_http_str name), void *ud, sbx_buf *out, sbx_err *err);
+/* Does this AWS request need its body to be hashed (no x-amz-content-sha256 header)? */
+bool sbx_cred_sigv4_needs_body(const struct sbx_http_msg *m);
+
 /* Masks every occurrence of the secret (and of each part of an aws secret) in buf[0..len).
  * Returns how many were masked. */
 size_t sbx_cred_scrub(const struct sbx_cred *c, char *buf, size_t len);

@@ -204,6 +204,8 @@ struct px_conn {
 	unsigned requests;   /* requests completed on this connection */
 	bool have_cred;
 	struct sbx_cred cred;
+	bool wait_body;          /* AWS: the head is in, the body it signs is still coming */
+	char sign_error[200];
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
 	bool has_rule;
@@ -1087,8 +1089,18 @@ static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *
 		struct skip_ctx sk = {.m = m, .keep_upgrade = c->req_upgrade};
 		/* Credentials only inside TLS we terminated and re-originate with verification. */
 		const struct sbx_cred *cred = c->intercept && c->have_cred ? &c->cred : NULL;
-		if (sbx_cred_apply_headers(cred, c->host, m, skip_header, &sk, o) < 0)
+		if (cred && cred->kind == SBX_INJECT_SIGV4) {
+			sbx_err err = SBX_ERR_INIT;
+			const char *body = c->cin.data + m->head_len;
+			size_t blen = m->body == SBX_HTTP_BODY_LENGTH ? (size_t)m->content_length : 0;
+			if (sbx_cred_sigv4_headers(cred, m, c->authority, origin_path, body, blen, skip_header, &sk, o,
+						   &err) < 0) {
+				sbx_strlcpy(c->sign_error, err.msg, sizeof(c->sign_error));
+				return -2;
+			}
+		} else if (sbx_cred_apply_headers(cred, c->host, m, skip_header, &sk, o) < 0) {
 			return -1;
+		}
 	}
 	if (c->req_upgrade)
 		sbx_buf_append_str(o, "Connection: upgrade\r\n\r\n");
@@ -1619,10 +1631,35 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	c->req_upgrade = m->upgrade && !c->origin_tls;
 	c->keep_client = c->intercept && m->keep_alive && !m->upgrade;
 	body_init(&c->req, m->body, m->content_length);
+	if (c->intercept && c->have_cred && c->cred.kind == SBX_INJECT_SIGV4 && sbx_cred_sigv4_needs_body(m)) {
+		/* The signature covers the body's hash: the whole body first. */
+		if (m->body == SBX_HTTP_BODY_CHUNKED) {
+			refuse(c, 411, "error", "an AWS request with a chunked body cannot be re-signed; send a Content-Length");
+			return;
+		}
+		if (m->body == SBX_HTTP_BODY_LENGTH && m->content_length > BODY_BUF_MAX) {
+			refuse(c, 413, "error", "AWS request bodies over %u KiB cannot be re-signed by the proxy (send "
+						"x-amz-content-sha256 with the body's hash, as S3 clients do)",
+			       BODY_BUF_MAX / 1024);
+			return;
+		}
+		if (m->body == SBX_HTTP_BODY_LENGTH && c->cin.len < m->head_len + m->content_length) {
+			c->wait_body = true; /* read on; the head is parsed again when the body is here */
+			return;
+		}
+	}
+	c->wait_body = false;
 	plan_route(c);
-	if (build_upstream_request(c, m, origin) < 0) {
-		refuse(c, 431, "error", "request head too large");
-		return;
+	{
+		int r = build_upstream_request(c, m, origin);
+		if (r == -2) {
+			refuse(c, 403, "denied", "%s", c->sign_error);
+			return;
+		}
+		if (r < 0) {
+			refuse(c, 431, "error", "request head too large");
+			return;
+		}
 	}
 	sbx_buf_consume(&c->cin, m->head_len);
 	if (pump_request_body(c) < 0)

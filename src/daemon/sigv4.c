@@ -1021,6 +1021,8 @@ int sbx_sigv4_parse_auth(const char *value, size_t len, struct sbx_sigv4_auth *o
 	for (i = 0; i < len && value[i] != ' ' && value[i] != '\t'; i++)
 		;
 	if (!span_eq(value, i, ALGORITHM)) {
+		if (i > alen && !strncmp(value, ALGORITHM, alen))
+			return sbx_err_set(err, SBX_E_INVALID, "Authorization: no space after " ALGORITHM);
 		if (i > 5 && !strncmp(value, "AWS4-", 5))
 			return sbx_err_set(err, SBX_E_UNSUPPORTED,
 					   "the Authorization algorithm '%s' is not supported, only " ALGORITHM

@@ -299,7 +299,7 @@ static void test_parse_malformed(void)
 		{"aws4-hmac-sha256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host, "
 		 "Signature=" SIG64,
 		 "not AWS Signature Version 4"},
-		{"AWS4-HMAC-SHA256Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request", "not AWS Signature"},
+		{"AWS4-HMAC-SHA256Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request", "no space after"},
 		{"AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=" SIG64, "Credential field is missing"},
 		{"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, Signature=" SIG64,
 		 "SignedHeaders field is missing"},
