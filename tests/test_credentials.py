@@ -23,7 +23,7 @@ class Creds:
     def __init__(self):
         self.sbx = Sbx()
         self.tmp = tempfile.mkdtemp(prefix="sbxcred")
-        ca, cert, key = make_ca(self.tmp, ["api.anthropic.com", "api.openai.com", OTHER])
+        ca, cert, key = make_ca(self.tmp, ["api.anthropic.com", "api.openai.com", "api.groq.com", OTHER])
         self.api = Origin(tls=(cert, key))
         self.ws = self.sbx.workspace("credws")
         self.test_ca = os.path.join(self.ws, "test-ca.pem")  # for opaque tunnels to the mock
@@ -35,10 +35,11 @@ class Creds:
         with open(os.path.join(cfg, "config.json"), "w") as f:
             json.dump({"network": {"resolve": [f"api.anthropic.com:443:127.0.0.1:{p}",
                                                f"api.openai.com:443:127.0.0.1:{p}",
+                                               f"api.groq.com:443:127.0.0.1:{p}",
                                                f"{OTHER}:443:127.0.0.1:{p}"],
                                    "ca_bundle": ca}}, f)
         self.sbx.ok("policy", "init", "deny-all")
-        self.sbx.ok("policy", "allow", "network", f"api.anthropic.com,api.openai.com,{OTHER}")
+        self.sbx.ok("policy", "allow", "network", f"api.anthropic.com,api.openai.com,api.groq.com,{OTHER}")
         self.sbx.ok("secret", "set", "anthropic", "-g", input=ANTHROPIC_KEY + "\n")
         self.sbx.ok("secret", "set", "openai", "-g", input=OPENAI_KEY + "\n")
         self.sbx.ok("create", "--name", "cred", self.ws)
@@ -163,3 +164,24 @@ def test_secrets_are_not_in_the_log_or_listings(creds):
     assert ANTHROPIC_KEY not in out and OPENAI_KEY not in out
     out = creds.sbx.ok("policy", "log", "--raw", "--json").stdout
     assert ANTHROPIC_KEY not in out
+
+
+def test_host_variables_are_used_when_nothing_is_stored(creds):
+    """GROQ_API_KEY in the shell that runs `sbx create` is used by the proxy (nothing stored for
+    groq); ANTHROPIC_API_KEY there loses to the stored secret. Neither reaches the sandbox."""
+    host_groq = "gsk_HOSTVALUE" + "9" * 40
+    env = {"GROQ_API_KEY": host_groq, "ANTHROPIC_API_KEY": "sk-ant-api03-HOSTSHOULDLOSE" + "x" * 30}
+    creds.sbx.run("create", "--name", "envs", creds.ws, env=env, check=True)
+    creds.sbx.run("start", "envs", env=env, check=True)
+    try:
+        p = creds.sbx.run("exec", "envs", "sh", "-c",
+                          'env; curl -sS https://api.groq.com/openai/v1/models -H "Authorization: Bearer $GROQ_API_KEY"'
+                          ' -o /dev/null; curl -sS https://api.anthropic.com/v1/x -o /dev/null')
+        assert p.returncode == 0, p.stderr
+        assert host_groq not in p.stdout and "HOSTSHOULDLOSE" not in p.stdout
+        groq = [r for r in creds.api.requests if r["path"] == "/openai/v1/models"][-1]
+        assert groq["headers"]["Authorization"] == "Bearer " + host_groq
+        ant = [r for r in creds.api.requests if r["path"] == "/v1/x"][-1]
+        assert ant["headers"]["x-api-key"] == ANTHROPIC_KEY
+    finally:
+        creds.sbx.run("rm", "-f", "envs")

@@ -223,6 +223,33 @@ static int parse_sb_opts(int argc, char **argv, bool is_run, struct sb_opts *o)
 	return 0;
 }
 
+/* The services' host variables set in this shell (ANTHROPIC_API_KEY, AWS_*, ...): the daemon
+ * uses them, in memory only, when no secret is stored; they never reach the sandbox. The names
+ * come from the daemon (GET /v1/secrets/services). NULL when there are none. */
+static json_t *host_env(void)
+{
+	sbx_err err = SBX_ERR_INIT;
+	json_t *res = sbx_api("GET", "/v1/secrets/services", NULL, &err), *svc, *name, *out = NULL;
+	size_t i, j;
+
+	if (!res)
+		return NULL;
+	json_array_foreach(json_object_get(res, "services"), i, svc)
+	{
+		json_array_foreach(json_object_get(svc, "host_env"), j, name)
+		{
+			const char *n = json_string_value(name), *v = n ? getenv(n) : NULL;
+			if (!v || !*v)
+				continue;
+			if (!out)
+				out = json_object();
+			json_object_set_new(out, n, json_string(v));
+		}
+	}
+	json_decref(res);
+	return out;
+}
+
 static json_t *create_body(const struct sb_opts *o, const char *name)
 {
 	json_t *b = json_pack("{s:s, s:s, s:O, s:O, s:s}", "name", name, "agent", o->agent, "workspaces", o->workspaces,
@@ -233,6 +260,9 @@ static json_t *create_body(const struct sb_opts *o, const char *name)
 		json_object_set_new(b, "millicpus", json_integer(o->millicpus));
 	if (o->agent_args)
 		json_object_set(b, "agent_args", o->agent_args);
+	json_t *he = host_env();
+	if (he)
+		json_object_set_new(b, "host_env", he);
 	return b;
 }
 
@@ -370,7 +400,10 @@ int cmd_start(int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return argc < 2 ? cli_usage(use, "a sandbox name is required") : (printf("usage: %s\n", use), 0);
-	return each(argc, argv, 1, "POST", "/start", NULL);
+	json_t *he = host_env(), *body = he ? json_pack("{s:o}", "host_env", he) : NULL;
+	int rc = each(argc, argv, 1, "POST", "/start", body);
+	json_decref(body);
+	return rc;
 }
 
 int cmd_stop(int argc, char **argv)

@@ -319,16 +319,17 @@ static int read_secret_tty(const char *service, char **out, size_t *len)
 		sigemptyset(&sa.sa_mask);
 		sigaction(tio_signals[i], &sa, &tio_old_actions[i]);
 	}
-	fprintf(stderr, "Secret for %s (typing is not shown): ", service);
-	fflush(stderr);
+	/* Echo goes off before the prompt appears, so nothing typed after it is shown; what was
+	 * typed ahead (and shown) is dropped. */
 	tio_active = 1;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio_quiet) < 0) {
 		int e = errno;
 		tio_restore();
 		free(buf);
-		fputc('\n', stderr);
 		return invalid("cannot turn off the terminal's echo (%s): pipe the secret in instead", strerror(e));
 	}
+	fprintf(stderr, "Secret for %s (typing is not shown): ", service);
+	fflush(stderr);
 	for (;;) {
 		char c;
 		ssize_t r = read(STDIN_FILENO, &c, 1);

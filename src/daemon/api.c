@@ -24,6 +24,7 @@
 #include "http1.h"
 #include "log.h"
 #include "proxy.h"
+#include "credinject.h"
 #include "secrets.h"
 #include "util.h"
 
@@ -347,12 +348,40 @@ static int create_from(struct conn *c, json_t *req, struct sbx_sandbox **out, sb
 	return 0;
 }
 
+/* "host_env": {"ANTHROPIC_API_KEY": "...", ...} from the CLI's environment (the services' host
+ * variables only): kept in memory for the proxy, replacing what an earlier command sent. */
+static int take_host_env(struct sbx_sandbox *sb, json_t *v, sbx_err *err)
+{
+	const char *k;
+	json_t *val;
+
+	if (!v)
+		return 0;
+	if (!json_is_object(v) || json_object_size(v) > 64)
+		return sbx_err_set(err, SBX_E_INVALID, "'host_env' must be an object of at most 64 variables");
+	json_object_foreach(v, k, val)
+	{
+		const char *s = json_string_value(val);
+		size_t kl = strlen(k);
+		if (kl == 0 || kl > 64 || strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != kl)
+			return sbx_err_set(err, SBX_E_INVALID, "'host_env': '%.64s' is not a variable name", k);
+		if (!s || strlen(s) > 16384 || strpbrk(s, "\r\n"))
+			return sbx_err_set(err, SBX_E_INVALID, "'host_env': the value of %s is not usable", k);
+	}
+	if (!sb)
+		return 0; /* validated only */
+	json_decref(sb->host_env);
+	sb->host_env = json_deep_copy(v);
+	return 0;
+}
+
 static void h_create(struct conn *c)
 {
 	struct sbx_sandbox *sb;
 	sbx_err err = SBX_ERR_INIT;
 
-	if (create_from(c, c->body, &sb, &err) < 0)
+	if (take_host_env(NULL, json_object_get(c->body, "host_env"), &err) < 0 || create_from(c, c->body, &sb, &err) < 0 ||
+	    take_host_env(sb, json_object_get(c->body, "host_env"), &err) < 0)
 		respond_err(c, &err);
 	else
 		respond(c, 201, sandbox_json(sb));
@@ -385,7 +414,14 @@ static struct sbx_waiter *wait_on(struct conn *c, void (*cb)(void *, struct sbx_
 
 static void h_start(struct conn *c, struct sbx_sandbox *sb)
 {
-	struct sbx_waiter *w = wait_on(c, started_cb);
+	sbx_err err = SBX_ERR_INIT;
+	struct sbx_waiter *w;
+
+	if (take_host_env(sb, json_object_get(c->body, "host_env"), &err) < 0) {
+		respond_err(c, &err);
+		return;
+	}
+	w = wait_on(c, started_cb);
 
 	if (w)
 		sbx_sandbox_start(sb, w);
@@ -653,12 +689,8 @@ static void h_exec(struct conn *c, struct sbx_sandbox *sb)
 	size_t nsvc, nph = 0;
 	const struct sbx_service *svcs = sbx_services(&nsvc);
 	for (size_t k = 0; k < nsvc; k++) {
-		struct sbx_secret sec;
-		sbx_err serr = SBX_ERR_INIT;
-		memset(&sec, 0, sizeof(sec));
-		if (sbx_secret_get(sb->d->store, svcs[k].name, sb->name, &sec, &serr) <= 0)
+		if (!sbx_cred_service_available(sb->d->store, sb->host_env, &svcs[k], sb->name))
 			continue;
-		sbx_secret_clear(&sec);
 		for (size_t e = 0; e < SBX_ARRAY_LEN(svcs[k].sandbox_env) && svcs[k].sandbox_env[e] &&
 				   nph < SBX_ARRAY_LEN(ph_buf);
 		     e++) {
@@ -815,6 +847,10 @@ static void h_run(struct conn *c)
 			respond_err(c, &err);
 			return;
 		}
+	}
+	if (take_host_env(sb, json_object_get(create, "host_env"), &err) < 0) {
+		respond_err(c, &err);
+		return;
 	}
 	c->run_rm = json_is_true(json_object_get(c->body, "rm"));
 	struct sbx_waiter *w = wait_on(c, run_started_cb);

@@ -1,6 +1,7 @@
 /* credinject.c - credentials into intercepted requests, and out of responses (credinject.h). */
 #include "credinject.h"
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,67 @@ int sbx_cred_for_host(struct sbx_store *st, const char *sandbox_name, const char
 	}
 	sbx_secrets_free(list, nlist);
 	return found;
+}
+
+static const char *env_lookup(void *ud, const char *name)
+{
+	return json_string_value(json_object_get((const json_t *)ud, name));
+}
+
+int sbx_cred_for_host_env(const struct json_t *env, const char *sandbox_id, const char *host, struct sbx_cred *out,
+			  sbx_err *err)
+{
+	size_t n;
+	const struct sbx_service *svcs = sbx_services(&n);
+
+	memset(out, 0, sizeof(*out));
+	if (!env)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct sbx_service *svc = &svcs[i];
+		char *value = NULL;
+		int r;
+		if (!service_covers(svc, host))
+			continue;
+		r = sbx_service_host_value(svc, env_lookup, (void *)env, &value, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		out->kind = svc->kind;
+		sbx_strlcpy(out->service, svc->name, sizeof(out->service));
+		sbx_strlcpy(out->header, svc->header ? svc->header : "Authorization", sizeof(out->header));
+		sbx_strlcpy(out->format, svc->format ? svc->format : "%s", sizeof(out->format));
+		out->value = value;
+		sbx_secret_placeholder(svc, sandbox_id, out->placeholder, sizeof(out->placeholder));
+		if (svc->kind == SBX_INJECT_SIGV4 && svc->sandbox_env[1])
+			sbx_secret_placeholder_env(svc, svc->sandbox_env[1], sandbox_id, out->placeholder2,
+						   sizeof(out->placeholder2));
+		return 1;
+	}
+	return 0;
+}
+
+bool sbx_cred_service_available(struct sbx_store *st, const struct json_t *env, const struct sbx_service *svc,
+				const char *sandbox_name)
+{
+	struct sbx_secret sec;
+	char *value = NULL;
+	int r;
+
+	memset(&sec, 0, sizeof(sec));
+	if (sbx_secret_get(st, svc->name, sandbox_name, &sec, NULL) > 0) {
+		sbx_secret_clear(&sec);
+		return true;
+	}
+	if (!env)
+		return false;
+	r = sbx_service_host_value(svc, env_lookup, (void *)env, &value, NULL);
+	if (value) {
+		OPENSSL_cleanse(value, strlen(value));
+		free(value);
+	}
+	return r > 0;
 }
 
 /* format with its one "%s" replaced by value - never through printf: the format is the user's. */

@@ -18,6 +18,8 @@
 #include "secrets.h"
 #include "store.h"
 
+struct json_t;
+
 struct sbx_cred {
 	enum sbx_inject_kind kind;
 	char service[64];
@@ -36,6 +38,13 @@ bool sbx_host_pattern_match(const char *pattern, const char *host);
 int sbx_cred_for_host(struct sbx_store *st, const char *sandbox_name, const char *sandbox_id, const char *host,
 		      struct sbx_cred *out, sbx_err *err);
 void sbx_cred_clear(struct sbx_cred *c);
+/* The same from the host variables the CLI passed for this sandbox (a JSON object
+ * {"NAME": "value"}), for built-in services only: used when nothing is stored. */
+int sbx_cred_for_host_env(const struct json_t *env, const char *sandbox_id, const char *host, struct sbx_cred *out,
+			  sbx_err *err);
+/* Has the sandbox a value for this service (stored, or from the host variables)? */
+bool sbx_cred_service_available(struct sbx_store *st, const struct json_t *env, const struct sbx_service *svc,
+				const char *sandbox_name);
 
 /* Writes the request's header fields with the credential applied into out (each as
  * "Name: value\r\n"), skipping fields for which skip(name) is true. Header credentials: the

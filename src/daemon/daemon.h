@@ -121,6 +121,10 @@ struct sbx_sandbox {
 	struct sbx_waiter *start_waiters, *stop_waiters;
 	struct sbx_exec *execs;
 	bool removed; /* gone from the registry; freed at the end of the loop iteration */
+	/* The values of the services' host variables (ANTHROPIC_API_KEY, AWS_*...) as the CLI saw
+	 * them at run/create/start: used when no secret is stored. Kept in memory only, never
+	 * persisted, never put into the sandbox. */
+	struct json_t *host_env;
 	uint64_t start_t0_ns; /* for the start-time figure in the log */
 	struct sbx_sandbox *next;
 };

@@ -1856,6 +1856,12 @@ static bool wants_interception(struct px_conn *c)
 	r = sbx_cred_for_host(c->p->d->store, c->sb->name, c->sb->id, c->host, &c->cred, &err);
 	if (r < 0)
 		log_warn("sandbox %s: credentials for %s: %s", c->sb->name, c->host, err.msg);
+	if (r == 0) {
+		/* nothing stored: the host's variable, if the CLI passed one for this sandbox */
+		struct sbx_sandbox *sb = sbx_sandbox_find(c->p->d, c->sb->id);
+		if (sb && sb->host_env && (r = sbx_cred_for_host_env(sb->host_env, c->sb->id, c->host, &c->cred, &err)) < 0)
+			log_warn("sandbox %s: credentials for %s: %s", c->sb->name, c->host, err.msg);
+	}
 	c->have_cred = r > 0;
 	return c->have_cred || c->dec.http_restricts;
 }

@@ -216,6 +216,7 @@ static void sandbox_free(struct sbx_sandbox *sb)
 {
 	sbx_spec_clear(&sb->spec);
 	free(sb->error);
+	json_decref(sb->host_env);
 	free(sb);
 }
 
