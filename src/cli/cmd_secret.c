@@ -82,6 +82,14 @@ static int invalid(const char *fmt, ...)
 	return cli_fail(&err);
 }
 
+static int oom(void)
+{
+	sbx_err err = SBX_ERR_INIT;
+
+	sbx_err_set(&err, SBX_E_INTERNAL, "out of memory");
+	return cli_fail(&err);
+}
+
 /* Text from the daemon goes to a terminal: nothing in it may steer the terminal. */
 static const char *clean(const char *s, char *buf, size_t n)
 {
@@ -190,7 +198,7 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct sopts 
 			o->token = strdup(optarg);
 			explicit_bzero(optarg, strlen(optarg));
 			if (!o->token)
-				return invalid("out of memory");
+				return oom();
 		}
 		if (!strchr(accepted, c))
 			return usage_err("`sbx secret %s` does not take --%s", argv[0], opt_name(c));
@@ -232,7 +240,8 @@ static void scope_text(const struct sopts *o, char *out, size_t n)
 static void note_default_scope(const struct sopts *o, const char *what)
 {
 	if (!o->global && !o->sandbox)
-		fprintf(stderr, "sbx: note: no scope given (-g or --sandbox NAME): %s the global secret\n", what);
+		fprintf(stderr, "sbx: note: no scope given: %s the global secret (-g); --sandbox NAME is for one sandbox\n",
+			what);
 }
 
 /* ---- reading the value ---- */
@@ -306,7 +315,7 @@ static int read_secret_tty(const char *service, char **out, size_t *len)
 
 	*out = NULL;
 	if (!buf)
-		return invalid("out of memory");
+		return oom();
 	if (tcgetattr(STDIN_FILENO, &tio_saved) < 0) {
 		free(buf);
 		return invalid("cannot read the terminal's settings (%s): pipe the secret in instead", strerror(errno));
@@ -370,7 +379,7 @@ static int read_secret_pipe(char **out, size_t *len)
 
 	*out = NULL;
 	if (!buf)
-		return invalid("out of memory");
+		return oom();
 	for (;;) {
 		ssize_t r = read(STDIN_FILENO, buf + o, VALUE_MAX + 2 - o);
 		if (r < 0 && errno == EINTR)
@@ -389,8 +398,11 @@ static int read_secret_pipe(char **out, size_t *len)
 		if (o == VALUE_MAX + 2) {
 			/* Too long even with a "\r\n": drain the rest so the writer does not block. */
 			char sink[4096];
-			while (read(STDIN_FILENO, sink, sizeof(sink)) > 0 || errno == EINTR)
-				;
+			for (;;) {
+				ssize_t d = read(STDIN_FILENO, sink, sizeof(sink));
+				if (d == 0 || (d < 0 && errno != EINTR))
+					break;
+			}
 			explicit_bzero(sink, sizeof(sink));
 			break;
 		}
@@ -692,7 +704,7 @@ static int p_ls(int argc, char **argv)
 	size_t w[LS_COLS];
 	if (!cells) {
 		json_decref(res);
-		return invalid("out of memory");
+		return oom();
 	}
 	for (size_t c = 0; c < LS_COLS; c++)
 		w[c] = strlen(head[c]);

@@ -1037,7 +1037,16 @@ static void process(struct conn *c)
 		json_error_t jerr;
 		c->body = json_loadb(c->in.data + msg.head_len, (size_t)blen, 0, &jerr);
 		if (!c->body || !json_is_object(c->body)) {
-			respond_errf(c, SBX_E_INVALID, "request body is not a JSON object: %s", jerr.text);
+			/* jansson's text ends with " near '<the bytes around>'": that could be a secret
+			 * from the body (POST /v1/secrets), so the position says where instead. */
+			char *near = strstr(jerr.text, " near '");
+			if (near)
+				*near = '\0';
+			if (c->body)
+				respond_errf(c, SBX_E_INVALID, "request body is not a JSON object");
+			else
+				respond_errf(c, SBX_E_INVALID, "request body is not a JSON object: %s (at byte %d)", jerr.text,
+					     jerr.position);
 			return;
 		}
 	} else {

@@ -205,6 +205,7 @@ struct px_conn {
 	bool have_cred;
 	struct sbx_cred cred;
 	bool wait_body;          /* AWS: the head is in, the body it signs is still coming */
+	bool upstream_reusable;  /* intercepted: the origin keeps the connection for the next request */
 	char sign_error[200];
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
@@ -796,6 +797,7 @@ static void start_upstream(struct px_conn *c)
 	struct sockaddr_storage ss;
 
 	plan_route(c);
+	c->addr_next = 0;
 	c->state = S_RESOLVE;
 	side_set(c, &c->c, 0);
 	timer_set(c, CONNECT_TIMEOUT_MS);
@@ -1105,7 +1107,9 @@ static int build_upstream_request(struct px_conn *c, const struct sbx_http_msg *
 	if (c->req_upgrade)
 		sbx_buf_append_str(o, "Connection: upgrade\r\n\r\n");
 	else
-		sbx_buf_append_str(o, "Connection: close\r\n\r\n");
+		/* An intercepted connection talks to one origin: its upstream connection is kept for
+		 * the next request. Elsewhere, one request per upstream connection. */
+		sbx_buf_append_str(o, c->intercept ? "\r\n" : "Connection: close\r\n\r\n");
 	return o->len > 0 && sbx_buf_room(o) > 0 ? 0 : -1;
 }
 
@@ -1219,6 +1223,7 @@ static int response_head(struct px_conn *c)
 	}
 	body_init(&c->resp, m->body, m->content_length);
 	c->down_done = c->resp.done;
+	c->upstream_reusable = c->intercept && m->keep_alive && m->body != SBX_HTTP_BODY_EOF;
 	/* An intercepted client keeps its TLS session for the next request when the response's
 	 * end is known without closing. */
 	if (!(c->intercept && c->keep_client && m->body != SBX_HTTP_BODY_EOF))
@@ -1569,6 +1574,18 @@ static void host_or_addr(struct px_conn *c, const char *host, bool is_ipv6)
 }
 
 /* The HTTP request (forward absolute-URI, or transparent origin-form) is decided and prepared. */
+/* A kept upstream connection is usable if the origin has said nothing since (no close_notify,
+ * no FIN): anything readable while idle means it is going away. */
+static bool upstream_idle_ok(struct px_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->u.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !c->u.hup && SSL_pending(c->u.ssl) == 0;
+}
+
+static void http_step(struct px_conn *c);
+
 static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 {
 	char origin[SBX_HTTP_MAX_START_LINE + 2];
@@ -1664,6 +1681,21 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	sbx_buf_consume(&c->cin, m->head_len);
 	if (pump_request_body(c) < 0)
 		return;
+	if (c->u.fd >= 0 && c->u.ssl && upstream_idle_ok(c)) {
+		/* the origin's kept-alive connection from the previous request */
+		c->state = S_HTTP;
+		sbx_strlcpy(c->decision, "allowed", sizeof(c->decision));
+		timer_clear(c);
+		http_step(c);
+		return;
+	}
+	if (c->u.fd >= 0) {
+		if (c->u.ssl) {
+			SSL_free(c->u.ssl);
+			c->u.ssl = NULL;
+		}
+		side_close(c, &c->u, false);
+	}
 	start_upstream(c);
 }
 
@@ -1780,11 +1812,14 @@ static void next_request(struct px_conn *c)
 {
 	conn_audit(c);
 	c->requests++;
-	if (c->u.ssl) {
-		SSL_free(c->u.ssl);
-		c->u.ssl = NULL;
+	if (!c->upstream_reusable) {
+		if (c->u.ssl) {
+			SSL_free(c->u.ssl);
+			c->u.ssl = NULL;
+		}
+		side_close(c, &c->u, false);
 	}
-	side_close(c, &c->u, false);
+	c->upstream_reusable = false;
 	c->method[0] = c->url_path[0] = c->decision[0] = c->reason[0] = '\0';
 	c->rule_text[0] = '\0';
 	c->status = 0;
@@ -1955,9 +1990,13 @@ static void conn_step(struct px_conn *c)
 			struct sbx_http_error e;
 			struct sbx_http_msg *m;
 			int r = read_buf(&c->c, &c->cin, 16384), rc;
-			if (r == 0)
+			if (r == 0) {
+				side_set(c, &c->c, SBX_EV_READ | ssl_events(&c->c));
 				return;
+			}
 			if (r < 0) {
+				/* a kept-alive client leaving between requests attempted nothing */
+				c->idle = c->requests > 0 && c->cin.len == 0;
 				conn_finish(c, "closed");
 				return;
 			}

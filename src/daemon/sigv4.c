@@ -785,7 +785,7 @@ int sbx_sigv4_sign(const struct sbx_sigv4_request *req, const struct sbx_sigv4_c
 	char *canon = NULL, sts[256], sig[65];
 	struct names h;
 	struct sb b;
-	size_t len, akl;
+	size_t len, akl, canon_used = 0;
 	int n, rc = -1;
 
 	if (!out || outlen == 0)
@@ -844,8 +844,11 @@ int sbx_sigv4_sign(const struct sbx_sigv4_request *req, const struct sbx_sigv4_c
 	if (!canon)
 		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory for the canonical request");
 	sb_init(&b, canon, SBX_SIGV4_CANONICAL_MAX);
-	if (build_canonical(req, &h, token, &b, err) < 0)
+	rc = build_canonical(req, &h, token, &b, err);
+	canon_used = b.len + 1;
+	if (rc < 0)
 		goto out;
+	rc = -1;
 	if (sbx_sigv4_string_to_sign(canon, b.len, amz_date, region, service, sts, sizeof(sts), err) < 0 ||
 	    signature(creds->secret_key, amz_date, region, service, sts, sig, err) < 0)
 		goto out;
@@ -870,8 +873,8 @@ int sbx_sigv4_sign(const struct sbx_sigv4_request *req, const struct sbx_sigv4_c
 	}
 	rc = 0;
 out:
-	/* the canonical request holds the session token */
-	OPENSSL_cleanse(canon, SBX_SIGV4_CANONICAL_MAX);
+	/* the canonical request holds the session token: wipe what was written of it */
+	OPENSSL_cleanse(canon, canon_used);
 	free(canon);
 	return rc;
 }
