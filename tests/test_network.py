@@ -172,9 +172,11 @@ def test_http_rules_on_plain_http(net):
     wrong_method = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' -X POST -d x "
                           f"http://{BLOCKED}:{net.http.port}/pub/a").stdout
     assert wrong_method == "403"
-    # HTTPS to a host with HTTP rules cannot be inspected yet: refused, not waved through.
-    p = net.sh(f"curl -sS --cacert {net.ca} https://{BLOCKED}:{net.https.port}/pub/x")
-    assert p.returncode != 0
+    # The same rules over HTTPS: the proxy opens the TLS and decides each request.
+    ok = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' https://{BLOCKED}:{net.https.port}/pub/x").stdout
+    assert ok == "200"
+    no = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' https://{BLOCKED}:{net.https.port}/priv").stdout
+    assert no == "403"
 
 
 def raw_proxy_request(net, request):
@@ -205,15 +207,21 @@ def test_https_requests_the_proxy_makes_itself_are_verified(net):
     assert len(net.https.requests) == before
 
 
-def test_connect_allowed_despite_http_allow_rules_but_not_with_http_deny(net):
+def test_connect_allowed_despite_http_allow_rules_and_opened_for_http_deny(net):
     net.sbx.ok("policy", "allow", "network", ALLOWED, "--method", "GET")  # redundant with the network allow
     p = net.sh(f"curl -sS --cacert {net.ca} https://{ALLOWED}:{net.https.port}/still")
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, p.stderr  # an opaque tunnel: the client sees the origin's own certificate
     net.sbx.ok("policy", "deny", "network", ALLOWED, "--method", "DELETE")
-    p = net.sh(f"curl -sS --cacert {net.ca} https://{ALLOWED}:{net.https.port}/now-refused")
-    assert p.returncode != 0 and "403" in p.stderr, p.stderr
-    r = net.wait_record(host=ALLOWED, port=net.https.port, decision="denied")
-    assert "cannot be inspected" in r["reason"]
+    # Now an HTTP rule could refuse a request: the proxy opens the TLS (the sandbox trusts the sbx
+    # CA through its system store) and decides each request.
+    p = net.sh(f"curl -sS https://{ALLOWED}:{net.https.port}/opened")
+    assert p.returncode == 0 and '"path": "/opened"' in p.stdout, p.stdout + p.stderr
+    n = len(net.https.requests)
+    p = net.sh(f"curl -s -o /dev/null -w '%{{http_code}}' -X DELETE https://{ALLOWED}:{net.https.port}/gone")
+    assert p.stdout == "403", p.stdout
+    assert len(net.https.requests) == n
+    r = net.wait_record(host=ALLOWED, url_path="/gone", decision="denied")
+    assert r["method"] == "DELETE" and "deny" in r["rule"]
 
 
 # ---- transparent capture (clients that ignore the proxy variables) ---------------------------

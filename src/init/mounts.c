@@ -135,9 +135,12 @@ static int make_mountpoint(const char *path, bool is_dir)
 {
 	if (is_dir)
 		return mkdirs_nofollow(path, 0755);
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+		return 0; /* an existing file is a mount point already (and may not be ours to open) */
 	if (parent_dirs(path) < 0)
 		return -1;
-	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 && errno != EEXIST && errno != EISDIR)
 		return -1;
 	if (fd >= 0)
