@@ -185,3 +185,37 @@ def test_host_variables_are_used_when_nothing_is_stored(creds):
         assert ant["headers"]["x-api-key"] == ANTHROPIC_KEY
     finally:
         creds.sbx.run("rm", "-f", "envs")
+
+
+def test_a_broken_ca_is_reported_and_interception_refused():
+    """A CA file that cannot be used (here: truncated) is never replaced silently: `sbx diagnose`
+    names the problem and the fix, and connections that need interception are refused with it;
+    opaque tunnels keep working."""
+    if not IS_ROOT:
+        pytest.skip("needs root")
+    s = Sbx()
+    try:
+        s.ok("daemon", "start")
+        s.ok("daemon", "stop")
+        ca = os.path.join(s.state_dir, "ca", "ca.pem")
+        assert os.path.exists(ca)
+        with open(ca, "r+") as f:
+            f.truncate(100)
+        d = s.json("diagnose", "--json")
+        assert d["proxy"]["interception"] is False
+        assert "ca.pem" in d["proxy"]["interception_detail"], d["proxy"]
+        assert "NOT AVAILABLE" in s.ok("diagnose").stdout
+        ws = s.workspace("brokenca")
+        s.ok("policy", "init", "deny-all")
+        s.ok("policy", "allow", "network", "api.anthropic.com")
+        s.ok("secret", "set", "anthropic", "-g", input=ANTHROPIC_KEY + "\n")
+        p = s.run("run", "--rm", "shell", ws, "--", "curl", "-s", "-m", "10", "-x", "http://127.0.0.1:3128",
+                  "-p", "-o", "/dev/null", "-w", "%{http_connect}", "https://api.anthropic.com/")
+        assert p.stdout.startswith("502"), p.stdout + p.stderr
+        recs = s.json("policy", "log", "--raw", "--json")
+        recs = recs if isinstance(recs, list) else recs.get("records", [])
+        assert any("interception" in r["reason"] and "unavailable" in r["reason"] for r in recs), recs
+        # the file was left as it was
+        assert os.path.getsize(ca) == 100
+    finally:
+        assert not s.cleanup()

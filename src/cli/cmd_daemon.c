@@ -124,6 +124,10 @@ int cmd_diagnose(int argc, char **argv)
 	printf("Resource limits:  %s\n", json_string_value(json_object_get(d, "cgroup")));
 	printf("Landlock ABI:     %lld\n", (long long)json_integer_value(json_object_get(d, "landlock_abi")));
 	printf("State:            %s\n", json_string_value(json_object_get(d, "state_dir")));
+	json_t *px = json_object_get(d, "proxy");
+	if (px)
+		printf("TLS interception: %s (%s)\n", json_is_true(json_object_get(px, "interception")) ? "ok" : "NOT AVAILABLE",
+		       json_string_value(json_object_get(px, "interception_detail")));
 	json_decref(d);
 	return 0;
 }

@@ -902,6 +902,17 @@ static void h_diagnose(struct conn *c)
 	if (!sbx_idmap_has_root(&c->d->idmap))
 		json_object_set_new(o, "root_inside", json_string(c->d->idmap.why_not_root));
 	json_object_set_new(o, "cgroup_version", json_string(cv == SBX_CGROUP_V2 ? "v2" : cv == SBX_CGROUP_V1 ? "v1" : "none"));
+	if (c->d->proxy) {
+		struct sbx_proxy_stats st;
+		const char *ie = sbx_proxy_interception_error(c->d->proxy);
+		sbx_proxy_stats(c->d->proxy, &st);
+		json_object_set_new(o, "proxy",
+				    json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "interception", ie == NULL, "interception_detail",
+					      ie ? ie : "the sbx CA is in use; sandboxes trust it", "connections_active",
+					      (json_int_t)st.conns_active, "connections_total", (json_int_t)st.conns_total,
+					      "dns_queries", (json_int_t)st.dns_queries, "refused", (json_int_t)st.refused,
+					      "audit_rejected", (json_int_t)st.audit_rejected));
+	}
 	respond(c, 200, o);
 }
 

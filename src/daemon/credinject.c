@@ -354,7 +354,8 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 	struct sbx_sigv4_auth a;
 	struct sbx_sigv4_header hs[SBX_HTTP_MAX_HEADERS + 2];
 	size_t nh = 0;
-	char akid[256], secret[512], token[4096], payload[80], amz_date[32], authz[SBX_SIGV4_AUTH_MAX];
+	char akid[256], secret[512], payload[80], amz_date[32], authz[SBX_SIGV4_AUTH_MAX];
+	static char token[16385]; /* the store allows 16 KiB; single-threaded (the proxy's loop) */
 	const char *c1, *c2;
 	struct sbx_sigv4_request req;
 	struct sbx_sigv4_creds cr;
@@ -367,10 +368,13 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 	if (!auth || auth->len >= SBX_SIGV4_AUTH_MAX || sbx_sigv4_parse_auth(auth->p, auth->len, &a, NULL) < 0 ||
 	    strcmp(a.access_key, c->placeholder) != 0)
 		return sbx_cred_apply_headers(NULL, "", m, skip, ud, out); /* not ours to sign */
-	if (csha && csha->len >= 9 && strncasecmp(csha->p, "STREAMING", 9) == 0)
+	/* Signed aws-chunked uploads chain each chunk's signature to the header's: they cannot be
+	 * re-signed in passing. (STREAMING-UNSIGNED-PAYLOAD-TRAILER, what current SDKs use for S3
+	 * over HTTPS, signs no chunk and goes through.) */
+	if (csha && csha->len >= 26 && strncasecmp(csha->p, "STREAMING-AWS4-HMAC-SHA256", 26) == 0)
 		return sbx_err_set(err, SBX_E_UNSUPPORTED,
-				   "aws-chunked streaming uploads cannot be re-signed by the sbx proxy; configure the client "
-				   "to send the payload unsigned or in one piece (e.g. S3 multipart uploads)");
+				   "signed aws-chunked streaming uploads cannot be re-signed by the sbx proxy; configure the "
+				   "client to send the payload unsigned (UNSIGNED-PAYLOAD) or in one piece");
 	if (!date || date->len >= sizeof(amz_date))
 		return sbx_err_set(err, SBX_E_INVALID, "the AWS request has no X-Amz-Date header");
 	memcpy(amz_date, date->p, date->len);
@@ -390,6 +394,8 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 	memcpy(akid, c->value, (size_t)(c1 - c->value));
 	akid[c1 - c->value] = '\0';
 	c2 = strchr(c1 + 1, ':');
+	if ((c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1)) >= sizeof(secret) || (c2 && strlen(c2 + 1) >= sizeof(token)))
+		return sbx_err_set(err, SBX_E_INVALID, "the stored aws secret or session token is too long");
 	snprintf(secret, sizeof(secret), "%.*s", (int)(c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1)), c1 + 1);
 	snprintf(token, sizeof(token), "%s", c2 ? c2 + 1 : "");
 	have_token = token[0] != '\0';
@@ -447,10 +453,12 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 		}
 	}
 	OPENSSL_cleanse(secret, sizeof(secret));
+	/* the token is still needed below (it goes out as a header), wiped after */
 	for (size_t i = 1; i < nh; i++) /* hs[0] is Host, written by the caller */
 		if (sbx_buf_append(out, hs[i].name, hs[i].name_len) < 0 || sbx_buf_append_str(out, ": ") < 0 ||
 		    sbx_buf_append(out, hs[i].value, hs[i].value_len) < 0 || sbx_buf_append_str(out, "\r\n") < 0)
 			return sbx_err_set(err, SBX_E_INVALID, "request head too large");
+	OPENSSL_cleanse(token, sizeof(token));
 	if (sbx_buf_printf(out, "Authorization: %s\r\n", authz) < 0)
 		return sbx_err_set(err, SBX_E_INVALID, "request head too large");
 	return 0;

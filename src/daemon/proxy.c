@@ -1719,6 +1719,11 @@ static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 		/* A credential to put in, or HTTP rules to enforce: open the TLS (the sandbox trusts our
 		 * CA) and handle the requests one by one. */
 		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+		if (!c->p->mitm) { /* say it in the CONNECT answer, while the client still reads HTTP */
+			refuse(c, 502, "error", "TLS interception is needed for %s but unavailable: %s", c->host,
+			       c->p->mitm_error);
+			return;
+		}
 		sbx_buf_consume(&c->cin, m->head_len);
 		if (c->cin.len || send(c->c.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1) {
 			refuse(c, 400, "error", "data sent before the tunnel was established");
