@@ -1994,7 +1994,14 @@ static void conn_step(struct px_conn *c)
 			/* transparent HTTP head */
 			struct sbx_http_error e;
 			struct sbx_http_msg *m;
-			int r = read_buf(&c->c, &c->cin, 16384), rc;
+			int r, rc;
+			bool got = false;
+			/* Drain what is readable: TLS may hold decrypted bytes that no socket event will
+			 * announce again. */
+			while ((r = read_buf(&c->c, &c->cin, 16384)) == 1)
+				got = true;
+			if (got)
+				r = 1; /* handle what came, even if the client closed its side after it */
 			if (r == 0) {
 				side_set(c, &c->c, SBX_EV_READ | ssl_events(&c->c));
 				return;
