@@ -8,6 +8,8 @@
  * force. */
 #include "api_policy.h"
 
+#include "api_check.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -32,54 +34,6 @@
 
 /* ---- request checking ---- */
 
-/* Fills err and returns NULL: the handlers' way to fail. */
-static json_t *fail(sbx_err *err, enum sbx_errc code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static json_t *fail(sbx_err *err, enum sbx_errc code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->code = code;
-	err->sys_errno = 0;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
-/* Refuses fields other than the accepted ones (NULL-terminated list). */
-static int only_keys(json_t *body, const char *const *accepted, sbx_err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(body, key, v)
-	{
-		bool ok = false;
-		for (size_t i = 0; accepted[i]; i++)
-			ok = ok || strcmp(key, accepted[i]) == 0;
-		if (!ok) {
-			char list[256] = "";
-			for (size_t i = 0; accepted[i]; i++) {
-				size_t l = strlen(list);
-				snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", accepted[i]);
-			}
-			return sbx_err_set(err, SBX_E_INVALID, "unknown field '%.64s' in the request: accepted fields are %s",
-					   key, list[0] ? list : "none");
-		}
-	}
-	return 0;
-}
-
-/* No C0 controls, no DEL, and no C1 controls in their UTF-8 form (U+0080..U+009F, which some
- * terminals obey like ESC sequences). */
-static bool printable(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return false;
-	return true;
-}
-
 /* An optional string field: absent or null gives NULL. */
 static int opt_str(json_t *body, const char *key, size_t max, const char **out, sbx_err *err)
 {
@@ -92,7 +46,7 @@ static int opt_str(json_t *body, const char *key, size_t max, const char **out, 
 		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be a string", key);
 	if (json_string_length(v) > max)
 		return sbx_err_set(err, SBX_E_INVALID, "'%s' is too long (at most %zu characters)", key, max);
-	if (strlen(json_string_value(v)) != json_string_length(v) || !printable(json_string_value(v)))
+	if (strlen(json_string_value(v)) != json_string_length(v) || !sbx_api_printable(json_string_value(v)))
 		return sbx_err_set(err, SBX_E_INVALID, "'%s' contains control characters", key);
 	*out = json_string_value(v);
 	return 0;
@@ -170,7 +124,7 @@ static int query_get(const char *query, const char *key, char *out, size_t n, sb
 				out[o++] = c;
 			}
 			out[o] = '\0';
-			if (!printable(out))
+			if (!sbx_api_printable(out))
 				return sbx_err_set(err, SBX_E_INVALID, "the query parameter '%s' contains control characters", key);
 			return 1;
 		}
@@ -203,7 +157,7 @@ static int query_only_keys(const char *query, const char *const *accepted, sbx_e
  * written as \xNN, so neither a JSON parser nor a terminal that shows it later can be steered. */
 static json_t *safe_str(const char *s)
 {
-	if (printable(s)) {
+	if (sbx_api_printable(s)) {
 		json_t *v = json_string(s);
 		if (v)
 			return v;
@@ -349,7 +303,7 @@ static json_t *h_show(struct sbx_daemon *d, const char *query, int *status, sbx_
 	if (query_only_keys(query, keys, err) < 0 || (has = query_get(query, "sandbox", sandbox, sizeof(sandbox), err)) < 0)
 		return NULL;
 	if (has && sandbox[0] && !sbx_name_valid(sandbox))
-		return fail(err, SBX_E_INVALID, "invalid sandbox name '%s'", sandbox);
+		return sbx_api_fail(err, SBX_E_INVALID, "invalid sandbox name '%s'", sandbox);
 	json_t *preset = preset_json(d, err, NULL);
 	if (!preset)
 		return NULL;
@@ -397,13 +351,13 @@ static json_t *h_init(struct sbx_daemon *d, json_t *body, int *status, sbx_err *
 	bool only_if_unset, set;
 	struct rules r;
 
-	if (only_keys(body, keys, err) < 0 || opt_str(body, "preset", 32, &name, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "preset", 32, &name, err) < 0 ||
 	    opt_bool(body, "only_if_unset", &only_if_unset, err) < 0)
 		return NULL;
 	if (!name)
-		return fail(err, SBX_E_INVALID, "name a preset: allow-all, balanced or deny-all");
+		return sbx_api_fail(err, SBX_E_INVALID, "name a preset: allow-all, balanced or deny-all");
 	if (!sbx_preset_resources(name, &(size_t){0}))
-		return fail(err, SBX_E_INVALID, "unknown network policy preset '%s': use allow-all, balanced or deny-all",
+		return sbx_api_fail(err, SBX_E_INVALID, "unknown network policy preset '%s': use allow-all, balanced or deny-all",
 				   name);
 	json_t *cur = preset_json(d, err, &set);
 	if (!cur)
@@ -425,7 +379,7 @@ static json_t *h_ensure(struct sbx_daemon *d, json_t *body, int *status, sbx_err
 	static const char *const keys[] = {NULL};
 	bool set;
 
-	if (only_keys(body, keys, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0)
 		return NULL;
 	json_t *cur = preset_json(d, err, &set);
 	if (!cur)
@@ -465,7 +419,7 @@ static int parse_resources(json_t *body, struct sbx_resource **out, size_t *n, s
 		{
 			const char *s = json_string_value(item);
 			if (!s || json_string_length(item) > sizeof(res[0].text) || strlen(s) != json_string_length(item) ||
-			    !printable(s)) {
+			    !sbx_api_printable(s)) {
 				sbx_err_set(err, SBX_E_INVALID, "'resources' must be a list of resource strings of at most %zu "
 					    "characters", sizeof(res[0].text));
 				goto bad;
@@ -539,22 +493,22 @@ static json_t *h_add(struct sbx_daemon *d, json_t *body, int *status, sbx_err *e
 	cleanup_free struct sbx_rule *rules = NULL;
 	size_t n;
 
-	if (only_keys(body, keys, err) < 0 || parse_rule_fields(body, &f, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || parse_rule_fields(body, &f, err) < 0 ||
 	    opt_int(body, "approvals", 1, 2, &approvals, &has_approvals, err) < 0 ||
 	    opt_int(body, "timeout_ms", 0, (int64_t)MAX_REVIEW_TIMEOUT_MS, &timeout_ms, &has_timeout, err) < 0)
 		return NULL;
 	if (!f.kind)
-		return fail(err, SBX_E_INVALID, "'kind' is required: allow, deny or review");
+		return sbx_api_fail(err, SBX_E_INVALID, "'kind' is required: allow, deny or review");
 	if (sbx_rule_kind_parse(f.kind, &kind) < 0)
-		return fail(err, SBX_E_INVALID, "unknown rule kind '%s': use allow, deny or review", f.kind);
+		return sbx_api_fail(err, SBX_E_INVALID, "unknown rule kind '%s': use allow, deny or review", f.kind);
 	if ((has_approvals || has_timeout) && kind != SBX_RULE_REVIEW)
-		return fail(err, SBX_E_INVALID, "approvals and timeouts belong to review rules, not %s rules",
+		return sbx_api_fail(err, SBX_E_INVALID, "approvals and timeouts belong to review rules, not %s rules",
 				   sbx_rule_kind_name(kind));
 	if (parse_resources(body, &res, &n, err) < 0)
 		return NULL;
 	rules = calloc(n, sizeof(*rules));
 	if (!rules)
-		return fail(err, SBX_E_INTERNAL, "out of memory");
+		return sbx_api_fail(err, SBX_E_INTERNAL, "out of memory");
 
 	/* Every rule is checked before any is stored: one bad item changes nothing. */
 	for (size_t i = 0; i < n; i++) {
@@ -578,7 +532,7 @@ static json_t *h_add(struct sbx_daemon *d, json_t *body, int *status, sbx_err *e
 
 	cleanup_free bool *existed = calloc(n, sizeof(*existed));
 	if (!existed)
-		return fail(err, SBX_E_INTERNAL, "out of memory");
+		return sbx_api_fail(err, SBX_E_INTERNAL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (sbx_rules_add(d->store, &rules[i], &existed[i], err) < 0) {
 			/* Earlier items may be stored: make them count now rather than at the next change. */
@@ -633,10 +587,10 @@ static json_t *h_remove_match(struct sbx_daemon *d, json_t *body, int *status, s
 	struct rules all;
 	size_t n;
 
-	if (only_keys(body, keys, err) < 0 || parse_rule_fields(body, &f, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || parse_rule_fields(body, &f, err) < 0)
 		return NULL;
 	if (f.kind && sbx_rule_kind_parse(f.kind, &kind) < 0)
-		return fail(err, SBX_E_INVALID, "unknown rule kind '%s': use allow, deny or review", f.kind);
+		return sbx_api_fail(err, SBX_E_INVALID, "unknown rule kind '%s': use allow, deny or review", f.kind);
 	if (parse_resources(body, &res, &n, err) < 0 || rules_load(d, &all, err) < 0)
 		return NULL;
 
@@ -673,7 +627,7 @@ static json_t *h_remove_match(struct sbx_daemon *d, json_t *body, int *status, s
 			 f.sandbox ? "" : " (global rules; add --sandbox NAME for a sandbox's rules)");
 		json_decref(removed);
 		json_decref(unmatched);
-		return fail(err, SBX_E_NOTFOUND, "no %s%srule matches %s%s%s: see `sbx policy ls`",
+		return sbx_api_fail(err, SBX_E_NOTFOUND, "no %s%srule matches %s%s%s: see `sbx policy ls`",
 				   f.kind ? f.kind : "", f.kind ? " " : "", what, f.sandbox ? " in sandbox " : "",
 				   f.sandbox ? f.sandbox : "");
 	}
@@ -695,16 +649,16 @@ static json_t *h_rule_id(struct sbx_daemon *d, const char *method, const char *i
 	json_t *found = NULL;
 
 	if (sbx_parse_i64(idtext, 1, INT64_MAX, &id) < 0)
-		return fail(err, SBX_E_NOTFOUND, "no rule with id '%.32s': rule ids are positive numbers (see `sbx "
+		return sbx_api_fail(err, SBX_E_NOTFOUND, "no rule with id '%.32s': rule ids are positive numbers (see `sbx "
 				   "policy ls`)", idtext);
-	if (only_keys(body, keys, err) < 0 || rules_load(d, &all, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || rules_load(d, &all, err) < 0)
 		return NULL;
 	for (size_t i = 0; i < all.n && !found; i++)
 		if (all.v[i].id == id)
 			found = rule_json(&all.v[i]);
 	rules_free(&all);
 	if (!found)
-		return fail(err, SBX_E_NOTFOUND, "no rule with id %lld: see `sbx policy ls` for the ids",
+		return sbx_api_fail(err, SBX_E_NOTFOUND, "no rule with id %lld: see `sbx policy ls` for the ids",
 				   (long long)id);
 	if (strcmp(method, "GET") == 0) {
 		*status = 200;
@@ -728,7 +682,7 @@ static json_t *h_reset(struct sbx_daemon *d, json_t *body, int *status, sbx_err 
 	char preset[64];
 	int has;
 
-	if (only_keys(body, keys, err) < 0 || opt_sandbox(body, &sandbox, err) < 0 || rules_load(d, &r, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || opt_sandbox(body, &sandbox, err) < 0 || rules_load(d, &r, err) < 0)
 		return NULL;
 	if (sandbox) {
 		size_t n = count_scope(&r, sandbox);
@@ -927,19 +881,19 @@ static json_t *h_check(struct sbx_daemon *d, json_t *body, int *status, sbx_err 
 	char m[16], p[MAX_CHECK_PATH];
 	bool set;
 
-	if (only_keys(body, keys, err) < 0 || opt_str(body, "target", MAX_TARGET, &target, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "target", MAX_TARGET, &target, err) < 0 ||
 	    opt_sandbox(body, &sandbox, err) < 0 || opt_str(body, "method", sizeof(m) - 1, &method, err) < 0 ||
 	    opt_str(body, "path", sizeof(p) - 1, &path, err) < 0)
 		return NULL;
 	if (!target)
-		return fail(err, SBX_E_INVALID, "'target' is required: %s", target_forms);
+		return sbx_api_fail(err, SBX_E_INVALID, "'target' is required: %s", target_forms);
 	if (parse_target(target, &t, err) < 0)
 		return NULL;
 	if (method && *method) {
 		size_t i;
 		for (i = 0; method[i]; i++) {
 			if (!token_char((unsigned char)method[i]))
-				return fail(err, SBX_E_INVALID, "invalid HTTP method '%s': use a name such as GET or POST",
+				return sbx_api_fail(err, SBX_E_INVALID, "invalid HTTP method '%s': use a name such as GET or POST",
 						   method);
 			m[i] = (char)toupper((unsigned char)method[i]);
 		}
@@ -949,7 +903,7 @@ static json_t *h_check(struct sbx_daemon *d, json_t *body, int *status, sbx_err 
 	}
 	if (path && *path) {
 		if (path[0] != '/' || strpbrk(path, " \t"))
-			return fail(err, SBX_E_INVALID, "invalid path '%s': a request path starts with '/', e.g. /v1/items",
+			return sbx_api_fail(err, SBX_E_INVALID, "invalid path '%s': a request path starts with '/', e.g. /v1/items",
 					   path);
 		sbx_strlcpy(p, path, sizeof(p));
 		p[strcspn(p, "?#")] = '\0'; /* rules look at the path, not the query */
@@ -1097,7 +1051,7 @@ static json_t *h_log(struct sbx_daemon *d, const char *query, int *status, sbx_e
 		return NULL;
 	if (r && sandbox[0]) {
 		if (!sbx_name_valid(sandbox))
-			return fail(err, SBX_E_INVALID, "invalid sandbox name '%s'", sandbox);
+			return sbx_api_fail(err, SBX_E_INVALID, "invalid sandbox name '%s'", sandbox);
 		q.sandbox = sandbox;
 	}
 	if ((r = query_get(query, "host", host, 256, err)) < 0)
@@ -1114,23 +1068,23 @@ static json_t *h_log(struct sbx_daemon *d, const char *query, int *status, sbx_e
 		for (size_t i = 0; decisions[i] && !ok; i++)
 			ok = strcmp(decision, decisions[i]) == 0;
 		if (!ok)
-			return fail(err, SBX_E_INVALID, "unknown decision '%s': use blocked, allowed, denied, held, "
+			return sbx_api_fail(err, SBX_E_INVALID, "unknown decision '%s': use blocked, allowed, denied, held, "
 					   "approved, refused, timeout or error", decision);
 		q.decision = decision;
 	}
 	if ((has_after = query_get(query, "after_id", num, sizeof(num), err)) < 0)
 		return NULL;
 	if (has_after && sbx_parse_i64(num, 0, INT64_MAX, &after_id) < 0)
-		return fail(err, SBX_E_INVALID, "after_id must be a record id (a number of 0 or more)");
+		return sbx_api_fail(err, SBX_E_INVALID, "after_id must be a record id (a number of 0 or more)");
 	if ((r = query_get(query, "limit", num, sizeof(num), err)) < 0)
 		return NULL;
 	if (r && sbx_parse_i64(num, 1, LOG_MAX_ROWS, &limit) < 0)
-		return fail(err, SBX_E_INVALID, "limit must be a number from 1 to %d", LOG_MAX_ROWS);
+		return sbx_api_fail(err, SBX_E_INVALID, "limit must be a number from 1 to %d", LOG_MAX_ROWS);
 	if ((r = query_get(query, "raw", num, sizeof(num), err)) < 0)
 		return NULL;
 	if (r) {
 		if (strcmp(num, "1") != 0 && strcmp(num, "true") != 0 && strcmp(num, "0") != 0 && strcmp(num, "false") != 0)
-			return fail(err, SBX_E_INVALID, "raw must be 1 or 0");
+			return sbx_api_fail(err, SBX_E_INVALID, "raw must be 1 or 0");
 		raw = num[0] == '1' || num[0] == 't';
 	}
 
@@ -1163,7 +1117,7 @@ static json_t *h_log(struct sbx_daemon *d, const char *query, int *status, sbx_e
 	}
 	if (has_after) {
 		json_decref(c.arr);
-		return fail(err, SBX_E_INVALID, "after_id is for raw records (raw=1)");
+		return sbx_api_fail(err, SBX_E_INVALID, "after_id is for raw records (raw=1)");
 	}
 	q.limit = c.cap;
 	if (sbx_audit_aggregate(d->paths.db_path, &q, group_cb, &c, err) < 0) {
@@ -1185,10 +1139,10 @@ json_t *sbx_api_policy(struct sbx_daemon *d, const char *method, const char *pat
 
 	*status = 0;
 	if (!sbx_str_has_prefix(path, "/v1/policy"))
-		return fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s", method, path);
+		return sbx_api_fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s", method, path);
 	/* Only the two reading routes take query parameters; everything else takes a JSON body. */
 	if (query && *query && !(get && (*rest == '\0' || strcmp(rest, "/log") == 0)))
-		return fail(err, SBX_E_INVALID, "%s %s takes no query parameters: send them in the JSON body", method, path);
+		return sbx_api_fail(err, SBX_E_INVALID, "%s %s takes no query parameters: send them in the JSON body", method, path);
 	if (*rest == '\0' && get)
 		return h_show(d, query, status, err);
 	if (strcmp(rest, "/init") == 0 && post)
@@ -1207,6 +1161,6 @@ json_t *sbx_api_policy(struct sbx_daemon *d, const char *method, const char *pat
 		return h_reset(d, body, status, err);
 	if (strcmp(rest, "/log") == 0 && get)
 		return h_log(d, query, status, err);
-	return fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s (this daemon speaks API version %s)", method, path,
+	return sbx_api_fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s (this daemon speaks API version %s)", method, path,
 			   SBX_API_VERSION);
 }

@@ -9,6 +9,8 @@
  * parsed request is wiped once the request is handled. */
 #include "api_secret.h"
 
+#include "api_check.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,52 +22,7 @@
 
 #define MAX_HOSTS_TEXT (SBX_SERVICE_MAX_HOSTS * 256)
 
-/* ---- request checking (the same idiom as api_policy.c) ---- */
-
-static json_t *fail(sbx_err *err, enum sbx_errc code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static json_t *fail(sbx_err *err, enum sbx_errc code, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->code = code;
-	err->sys_errno = 0;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return NULL;
-}
-
-static int only_keys(json_t *body, const char *const *accepted, sbx_err *err)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(body, key, v)
-	{
-		bool ok = false;
-		for (size_t i = 0; accepted[i]; i++)
-			ok = ok || strcmp(key, accepted[i]) == 0;
-		if (!ok) {
-			char list[256] = "";
-			for (size_t i = 0; accepted[i]; i++) {
-				size_t l = strlen(list);
-				snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", accepted[i]);
-			}
-			return sbx_err_set(err, SBX_E_INVALID, "unknown field '%.64s' in the request: accepted fields are %s",
-					   key, list[0] ? list : "none");
-		}
-	}
-	return 0;
-}
-
-/* No C0 controls, no DEL, no C1 controls in their UTF-8 form. */
-static bool printable(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return false;
-	return true;
-}
+/* ---- request checking (shared idioms: api_check.h) ---- */
 
 /* An optional string field: absent or null gives NULL. Controls are left to secrets.c's checks
  * when `controls_later`, whose messages say more. */
@@ -81,7 +38,7 @@ static int opt_str(json_t *body, const char *key, size_t max, bool controls_late
 	if (json_string_length(v) > max)
 		return sbx_err_set(err, SBX_E_INVALID, "'%s' is too long (at most %zu characters)", key, max);
 	if (strlen(json_string_value(v)) != json_string_length(v) ||
-	    (!controls_later && !printable(json_string_value(v))))
+	    (!controls_later && !sbx_api_printable(json_string_value(v))))
 		return sbx_err_set(err, SBX_E_INVALID, "'%s' contains control characters", key);
 	*out = json_string_value(v);
 	return 0;
@@ -169,7 +126,7 @@ static int parse_hosts(json_t *body, struct sbx_secret *sec, bool *given, sbx_er
 	{
 		const char *s = json_string_value(item);
 		if (!s || json_string_length(item) > MAX_HOSTS_TEXT || strlen(s) != json_string_length(item) ||
-		    !printable(s))
+		    !sbx_api_printable(s))
 			return sbx_err_set(err, SBX_E_INVALID, "'hosts' must be a list of host names");
 		if (add_hosts(s, sec, err) < 0)
 			return -1;
@@ -304,7 +261,7 @@ static json_t *do_set(struct sbx_daemon *d, json_t *body, const char *value, int
 	struct sbx_secret sec;
 
 	memset(&sec, 0, sizeof(sec));
-	if (only_keys(body, keys, err) < 0 || opt_str(body, "service", sizeof(sec.name) - 1, false, &service, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "service", sizeof(sec.name) - 1, false, &service, err) < 0 ||
 	    opt_sandbox(body, &sandbox, err) < 0 || opt_bool(body, "custom", &custom, &custom_given, err) < 0 ||
 	    opt_bool(body, "dry_run", &dry_run, NULL, err) < 0 ||
 	    opt_str(body, "header", sizeof(sec.header) - 1, false, &header, err) < 0 ||
@@ -312,7 +269,7 @@ static json_t *do_set(struct sbx_daemon *d, json_t *body, const char *value, int
 	    parse_hosts(body, &sec, &hosts_given, err) < 0)
 		return NULL;
 	if (!service || !*service)
-		return fail(err, SBX_E_INVALID, "'service' is required: a built-in service (see GET /v1/secrets/services) or "
+		return sbx_api_fail(err, SBX_E_INVALID, "'service' is required: a built-in service (see GET /v1/secrets/services) or "
 				   "a custom name");
 	sbx_strlcpy(sec.name, service, sizeof(sec.name));
 	sbx_strlcpy(sec.sandbox, sandbox ? sandbox : "", sizeof(sec.sandbox));
@@ -348,7 +305,7 @@ static json_t *do_set(struct sbx_daemon *d, json_t *body, const char *value, int
 		return json_pack("{s:b, s:o}", "valid", 1, "secret", secret_json(&sec));
 	}
 	if (!value)
-		return fail(err, SBX_E_INVALID, "'value' is required: the secret itself");
+		return sbx_api_fail(err, SBX_E_INVALID, "'value' is required: the secret itself");
 	bool replaced;
 	if (sbx_secret_set_ex(d->store, &sec, &replaced, err) < 0)
 		return NULL;
@@ -357,7 +314,7 @@ static json_t *do_set(struct sbx_daemon *d, json_t *body, const char *value, int
 	int r = sbx_secret_get(d->store, sec.name, sec.sandbox, &stored, err);
 	if (r <= 0) {
 		if (r == 0)
-			fail(err, SBX_E_INTERNAL, "the secret was stored but cannot be read back");
+			sbx_api_fail(err, SBX_E_INTERNAL, "the secret was stored but cannot be read back");
 		return NULL;
 	}
 	json_t *o = json_pack("{s:o, s:b}", "secret", secret_json(&stored), "replaced", replaced);
@@ -377,12 +334,12 @@ static json_t *h_set(struct sbx_daemon *d, json_t *body, int *status, sbx_err *e
 	if (jv && !json_is_null(jv)) {
 		/* Checked here with messages that say nothing of the content; the rest in secrets.c. */
 		if (!json_is_string(jv))
-			return fail(err, SBX_E_INVALID, "'value' must be a string");
+			return sbx_api_fail(err, SBX_E_INVALID, "'value' must be a string");
 		if (json_string_length(jv) > SBX_SECRET_VALUE_MAX)
-			fail(err, SBX_E_INVALID, "the secret is longer than %d bytes: check what was given",
+			sbx_api_fail(err, SBX_E_INVALID, "the secret is longer than %d bytes: check what was given",
 			     SBX_SECRET_VALUE_MAX);
 		else if (strlen(json_string_value(jv)) != json_string_length(jv))
-			fail(err, SBX_E_INVALID, "the secret contains a NUL byte: give the key alone");
+			sbx_api_fail(err, SBX_E_INVALID, "the secret contains a NUL byte: give the key alone");
 		else
 			value = json_string_value(jv);
 		if (!value)
@@ -404,11 +361,11 @@ static json_t *h_remove(struct sbx_daemon *d, json_t *body, int *status, sbx_err
 	static const char *const keys[] = {"service", "sandbox", NULL};
 	const char *service, *sandbox;
 
-	if (only_keys(body, keys, err) < 0 || opt_str(body, "service", 63, false, &service, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "service", 63, false, &service, err) < 0 ||
 	    opt_sandbox(body, &sandbox, err) < 0)
 		return NULL;
 	if (!service || !*service)
-		return fail(err, SBX_E_INVALID, "'service' is required: the name shown by `sbx secret ls`");
+		return sbx_api_fail(err, SBX_E_INVALID, "'service' is required: the name shown by `sbx secret ls`");
 	if (sbx_secret_remove(d->store, service, sandbox ? sandbox : "", err) < 0) {
 		if (err->code != SBX_E_NOTFOUND)
 			return NULL;
@@ -475,9 +432,9 @@ json_t *sbx_api_secret(struct sbx_daemon *d, const char *method, const char *pat
 
 	*status = 0;
 	if (!sbx_str_has_prefix(path, "/v1/secrets") || (*rest && *rest != '/'))
-		return fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s", method, path);
+		return sbx_api_fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s", method, path);
 	if (query && *query)
-		return fail(err, SBX_E_INVALID, "%s %s takes no query parameters", method, path);
+		return sbx_api_fail(err, SBX_E_INVALID, "%s %s takes no query parameters", method, path);
 	/* Placeholders need the install key; the daemon loads it at start, and this makes sure of
 	 * it for a daemon that did not. */
 	if (!key_ready) {
@@ -493,6 +450,6 @@ json_t *sbx_api_secret(struct sbx_daemon *d, const char *method, const char *pat
 		return h_remove(d, body, status, err);
 	if (strcmp(rest, "/services") == 0 && get)
 		return h_services(status);
-	return fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s (this daemon speaks API version %s)", method, path,
+	return sbx_api_fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s (this daemon speaks API version %s)", method, path,
 		    SBX_API_VERSION);
 }

@@ -108,7 +108,16 @@ int sbx_cred_for_host(struct sbx_store *st, const char *sandbox_name, const char
 			sbx_secrets_free(list, nlist);
 			return -1;
 		}
-		if (take(out, &sec, SBX_INJECT_HEADER, list[i].name, list[i].header, list[i].format) < 0) {
+		/* The row that applies (the sandbox's over the global one) defines hosts, header and
+		 * format too: its value goes only where it says. */
+		covers = false;
+		for (size_t h = 0; h < sec.nhosts && !covers; h++)
+			covers = sbx_host_pattern_match(sec.hosts[h], host);
+		if (!covers) {
+			sbx_secret_clear(&sec);
+			continue;
+		}
+		if (take(out, &sec, SBX_INJECT_HEADER, sec.name, sec.header, sec.format) < 0) {
 			sbx_secret_clear(&sec);
 			sbx_secrets_free(list, nlist);
 			return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
