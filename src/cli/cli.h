@@ -21,6 +21,7 @@ int cmd_version(int argc, char **argv);
 int cmd_diagnose(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_secret(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* Before the first sandbox: if the network policy was never chosen, ask which preset on a
  * terminal (Enter = balanced), else apply balanced. 0, or -1 after a warning (not fatal: the

@@ -23,6 +23,7 @@ static const struct command {
 	{"prune", cmd_prune, "Remove every sandbox that is not running"},
 	{"policy", cmd_policy, "Network policy: init, allow, deny, ls, rm, check, reset, log"},
 	{"secret", cmd_secret, "Credentials kept on the host: set, set-custom, ls, rm"},
+	{"audit", cmd_audit, "The audit log's integrity: verify"},
 	{"diagnose", cmd_diagnose, "Report which isolation backends work on this host, and why not"},
 	{"daemon", cmd_daemon, "Manage the sbx daemon: start, stop, status"},
 	{"version", cmd_version, "Show the version"},

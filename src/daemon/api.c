@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agents.h"
+#include "api_audit.h"
 #include "api_policy.h"
 #include "api_secret.h"
 #include "buf.h"
@@ -948,6 +949,16 @@ static void route(struct conn *c)
 		sbx_err err = SBX_ERR_INIT;
 		int status = 200;
 		json_t *res = sbx_api_policy(c->d, m, p, c->query, c->body, &status, &err);
+		if (res)
+			respond(c, status, res);
+		else
+			respond_err(c, &err);
+		return;
+	}
+	if (strcmp(p, "/v1/audit") == 0 || strncmp(p, "/v1/audit/", 10) == 0) {
+		sbx_err err = SBX_ERR_INIT;
+		int status = 200;
+		json_t *res = sbx_api_audit(c->d, m, p, c->query, c->body, &status, &err);
 		if (res)
 			respond(c, status, res);
 		else

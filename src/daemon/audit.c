@@ -15,12 +15,20 @@
  * submitted_seq it saw at the call.
  *
  * Readers open a read-only connection per call: WAL lets them read a consistent snapshot while
- * the writer commits, and a connection per call costs far less than an API round trip. */
+ * the writer commits, and a connection per call costs far less than an API round trip.
+ *
+ * The hash chain (audit.h has the serialisation): a record's hash covers its id, which SQLite
+ * assigns (AUTOINCREMENT, so sqlite_sequence stays the authority and an id is never reused, even
+ * after the newest rows were deleted). So the writer inserts the row with its prev, reads the id,
+ * hashes, and sets the hash with an UPDATE in the same transaction: readers never see a row
+ * without its hash. The writer keeps the newest hash in memory (read at open), so a row removed
+ * or added behind its back while the daemon runs breaks the chain instead of being absorbed. */
 #include "audit.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +36,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "cleanup.h"
 #include "log.h"
@@ -46,6 +56,8 @@ struct sbx_audit {
 	char *db_path;
 	sqlite3 *db;          /* used only by the writer thread once it runs */
 	sqlite3_stmt *insert;
+	sqlite3_stmt *set_hash;
+	char last_hash[SBX_AUDIT_HASH_HEX + 1]; /* the newest committed record's; writer thread only */
 	int notify_fd;
 	pthread_t thread;
 	bool thread_started;
@@ -166,7 +178,7 @@ static struct timespec deadline_in(uint64_t ms)
 	return t;
 }
 
-/* ---- the writer ---- */
+/* ---- the hash chain ---- */
 
 /* SQLite integers are signed: counters beyond INT64_MAX (which no real transfer reaches) are
  * stored as INT64_MAX rather than wrapping to a negative number. */
@@ -174,6 +186,96 @@ static sqlite3_int64 clamp_u64(uint64_t v)
 {
 	return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
 }
+
+#define CHAIN_TAG "sbx-audit-v1"
+#define CHAIN_FIELDS 14
+
+/* The record's columns in hashing order (after id and prev); the verifier selects them in this
+ * order too. */
+static const struct {
+	const char *name;
+	bool text;
+} chain_cols[CHAIN_FIELDS] = {
+	{"ts", false},     {"sandbox", true},  {"path", true},       {"host", true},         {"port", false},
+	{"method", true},  {"url_path", true}, {"decision", true},   {"rule", true},         {"reason", true},
+	{"bytes_up", false}, {"bytes_down", false}, {"duration_ms", false}, {"status", false},
+};
+
+struct chain_val {
+	const void *text; /* text columns */
+	size_t len;
+	int64_t num;      /* integer columns */
+};
+
+static int hash_u64(EVP_MD_CTX *ctx, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (56 - 8 * i));
+	return EVP_DigestUpdate(ctx, b, sizeof(b)) == 1 ? 0 : -1;
+}
+
+/* A string is its length, then its bytes: no separator a value could contain. */
+static int hash_str(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	if (hash_u64(ctx, n) < 0)
+		return -1;
+	return n == 0 || EVP_DigestUpdate(ctx, p, n) == 1 ? 0 : -1;
+}
+
+/* Hex SHA-256 of the canonical serialisation into out; -1 only if OpenSSL fails. */
+static int chain_hash(int64_t id, const char *prev, size_t prev_len, const struct chain_val v[CHAIN_FIELDS],
+		      char out[SBX_AUDIT_HASH_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -1;
+
+	if (rc == 0)
+		rc = hash_str(ctx, CHAIN_TAG, strlen(CHAIN_TAG)) | hash_u64(ctx, (uint64_t)id) |
+		     hash_str(ctx, prev, prev_len);
+	for (size_t i = 0; rc == 0 && i < CHAIN_FIELDS; i++)
+		rc = chain_cols[i].text ? hash_str(ctx, v[i].text, v[i].len) : hash_u64(ctx, (uint64_t)v[i].num);
+	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen * 2 != SBX_AUDIT_HASH_HEX))
+		rc = -1;
+	EVP_MD_CTX_free(ctx);
+	if (rc < 0)
+		return -1;
+	for (unsigned int i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[SBX_AUDIT_HASH_HEX] = '\0';
+	return 0;
+}
+
+/* The hash of a record as the writer stores it (bind_rec's values). */
+static int rec_hash(int64_t id, const char *prev, const struct sbx_audit_rec *r, char out[SBX_AUDIT_HASH_HEX + 1])
+{
+	const struct chain_val v[CHAIN_FIELDS] = {
+		{.num = r->ts},
+		{r->sandbox, strlen(r->sandbox), 0},
+		{r->path, strlen(r->path), 0},
+		{r->host, strlen(r->host), 0},
+		{.num = r->port},
+		{r->method, strlen(r->method), 0},
+		{r->url_path, strlen(r->url_path), 0},
+		{r->decision, strlen(r->decision), 0},
+		{r->rule, strlen(r->rule), 0},
+		{r->reason, strlen(r->reason), 0},
+		{.num = clamp_u64(r->bytes_up)},
+		{.num = clamp_u64(r->bytes_down)},
+		{.num = clamp_u64(r->duration_ms)},
+		{.num = r->status},
+	};
+
+	return chain_hash(id, prev, strlen(prev), v, out);
+}
+
+/* ---- the writer ---- */
 
 static int bind_rec(sqlite3_stmt *st, const struct sbx_audit_rec *r)
 {
@@ -202,31 +304,70 @@ static int bind_rec(sqlite3_stmt *st, const struct sbx_audit_rec *r)
 	return rc;
 }
 
-/* One transaction for the whole batch. On failure, msg says why and nothing was committed. */
+/* Inserts one record chained to prev, then stores its hash (which covers the id SQLite gave it)
+ * in hash. SQLITE_OK, or an SQLite code; a hashing failure is SQLITE_ERROR with *hash_failed. */
+static int insert_chained(struct sbx_audit *a, const struct sbx_audit_rec *r, const char *prev,
+			  char hash[SBX_AUDIT_HASH_HEX + 1], int64_t *id, bool *hash_failed)
+{
+	int rc = bind_rec(a->insert, r);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(a->insert, 15, prev, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(a->insert);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_reset(a->insert);
+	if (rc != SQLITE_OK)
+		return rc;
+	*id = sqlite3_last_insert_rowid(a->db);
+	if (rec_hash(*id, prev, r, hash) < 0) {
+		*hash_failed = true;
+		return SQLITE_ERROR;
+	}
+	rc = sqlite3_bind_text(a->set_hash, 1, hash, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(a->set_hash, 2, *id);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(a->set_hash);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_reset(a->set_hash);
+	return rc;
+}
+
+/* One transaction for the whole batch. On failure, msg says why and nothing was committed (the
+ * chain's head in memory moves only with a commit). */
 static int commit_batch(struct sbx_audit *a, struct sbx_audit_rec *const *batch, size_t n, int64_t *last_id,
 			char *msg, size_t msglen)
 {
 	const char *what = "starting a transaction";
+	char prev[SBX_AUDIT_HASH_HEX + 1], hash[SBX_AUDIT_HASH_HEX + 1];
+	int64_t id = 0;
+	bool hash_failed = false;
 	int rc = sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 
+	memcpy(prev, a->last_hash, sizeof(prev));
 	for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
 		what = "inserting";
-		rc = bind_rec(a->insert, batch[i]);
-		if (rc == SQLITE_OK) {
-			rc = sqlite3_step(a->insert);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
-		sqlite3_reset(a->insert);
+		rc = insert_chained(a, batch[i], prev, hash, &id, &hash_failed);
+		if (rc == SQLITE_OK)
+			memcpy(prev, hash, sizeof(prev));
 	}
 	sqlite3_clear_bindings(a->insert); /* the bound strings belong to records about to be freed */
 	if (rc == SQLITE_OK) {
-		*last_id = sqlite3_last_insert_rowid(a->db);
 		what = "committing";
 		rc = sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
 	}
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		*last_id = id;
+		memcpy(a->last_hash, prev, sizeof(prev));
 		return 0;
-	snprintf(msg, msglen, "%s: %s", what, sqlite3_errmsg(a->db));
+	}
+	if (hash_failed)
+		snprintf(msg, msglen, "hashing a record: OpenSSL's SHA-256 failed (out of memory?)");
+	else
+		snprintf(msg, msglen, "%s: %s", what, sqlite3_errmsg(a->db));
 	/* Some errors end the transaction by themselves; a busy COMMIT leaves it open. */
 	if (!sqlite3_get_autocommit(a->db))
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -363,6 +504,7 @@ static void audit_free(struct sbx_audit *a)
 		free(a->ring);
 	}
 	sqlite3_finalize(a->insert);
+	sqlite3_finalize(a->set_hash);
 	sqlite3_close(a->db);
 	if (a->notify_fd >= 0)
 		close(a->notify_fd);
@@ -395,25 +537,33 @@ static int open_db(struct sbx_audit *a, unsigned busy_ms, sbx_err *err)
 		return db_fail(a, err, "configuring the connection");
 	rc = sqlite3_prepare_v3(a->db,
 				"INSERT INTO audit (ts, sandbox, path, host, port, method, url_path, decision, rule,"
-				" reason, bytes_up, bytes_down, duration_ms, status)"
-				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+				" reason, bytes_up, bytes_down, duration_ms, status, prev)"
+				" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 				-1, SQLITE_PREPARE_PERSISTENT, &a->insert, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(a->db, "UPDATE audit SET hash = ?1 WHERE id = ?2", -1, SQLITE_PREPARE_PERSISTENT,
+					&a->set_hash, NULL);
 	if (rc != SQLITE_OK) {
-		if (strstr(sqlite3_errmsg(a->db), "no such table"))
+		if (strstr(sqlite3_errmsg(a->db), "no such table") || strstr(sqlite3_errmsg(a->db), "no such column"))
 			return sbx_err_set(err, SBX_E_INTERNAL,
-					   "the state database %s has no audit table: it must be opened with the store "
-					   "(which migrates it to schema 2) before the audit log",
-					   a->db_path);
+					   "the state database %s has no audit table with a hash chain (%s): it must be "
+					   "opened with the store (which migrates it to schema 4) before the audit log",
+					   a->db_path, sqlite3_errmsg(a->db));
 		return db_fail(a, err, "preparing the insert");
 	}
-	if (sqlite3_prepare_v2(a->db, "SELECT COALESCE(MAX(id), 0) FROM audit", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, err, "reading the last record id");
+	/* The chain continues from the newest row, whatever it holds: a row from before the chain
+	 * has '' (so the chain starts there), and a damaged one is verify's to report. */
+	if (sqlite3_prepare_v2(a->db, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(a, err, "reading the last record");
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 1);
 		a->last_id = sqlite3_column_int64(st, 0);
+		sbx_strlcpy(a->last_hash, h ? h : "", sizeof(a->last_hash));
+	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return db_fail(a, err, "reading the last record id");
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(a, err, "reading the last record");
 	return 0;
 }
 
@@ -777,4 +927,219 @@ int sbx_audit_aggregate(const char *db_path, const struct sbx_audit_query *q,
 	sql_add(&s, " GROUP BY sandbox, blocked, host, port, path, rule, reason"
 		    " ORDER BY blocked DESC, last_ts DESC, sandbox, host, port, path, rule, reason LIMIT ?6");
 	return run_query(db_path, &s, q, group_row, &c, err);
+}
+
+/* ---- verifying the chain ---- */
+
+/* One row as the verifier needs it: what it stores and what its contents hash to. The column
+ * texts are hashed while the row is current, so only these small copies outlive a step. */
+struct vrow {
+	int64_t id;
+	char hash[SBX_AUDIT_HASH_HEX + 1];
+	char prev[SBX_AUDIT_HASH_HEX + 1];
+	bool hash_bad, prev_bad;  /* not text, or longer than a digest: never equal to anything */
+	char computed[SBX_AUDIT_HASH_HEX + 1];
+	const char *bad_col;      /* a field of the wrong type (set by hand), else NULL */
+};
+
+/* Copies a stored hash or prev column; anything that cannot be one of ours is marked bad. */
+static void vrow_digest(sqlite3_stmt *st, int col, char out[SBX_AUDIT_HASH_HEX + 1], bool *bad)
+{
+	const char *t;
+	int n;
+
+	out[0] = '\0';
+	*bad = sqlite3_column_type(st, col) != SQLITE_TEXT;
+	if (*bad)
+		return;
+	t = (const char *)sqlite3_column_text(st, col);
+	n = sqlite3_column_bytes(st, col);
+	if (!t || (n != 0 && n != SBX_AUDIT_HASH_HEX) || strlen(t) != (size_t)n) {
+		*bad = true;
+		return;
+	}
+	memcpy(out, t, (size_t)n + 1);
+}
+
+/* Columns: id, hash, prev, then chain_cols in order. -1 only if hashing fails. */
+static int vrow_read(sqlite3_stmt *st, struct vrow *r)
+{
+	struct chain_val v[CHAIN_FIELDS];
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	vrow_digest(st, 1, r->hash, &r->hash_bad);
+	vrow_digest(st, 2, r->prev, &r->prev_bad);
+	for (int i = 0; i < CHAIN_FIELDS; i++) {
+		int col = 3 + i, type = sqlite3_column_type(st, col);
+
+		/* A value stored with another type (an integer column holding text, a real, NULL)
+		 * could read back as the hashed value: only the types the writer stores count. */
+		if (type != (chain_cols[i].text ? SQLITE_TEXT : SQLITE_INTEGER)) {
+			r->bad_col = chain_cols[i].name;
+			return 0;
+		}
+		if (chain_cols[i].text) {
+			v[i].text = sqlite3_column_text(st, col);
+			v[i].len = (size_t)sqlite3_column_bytes(st, col);
+			v[i].num = 0;
+			if (!v[i].text)
+				return -1; /* out of memory converting it */
+		} else {
+			v[i].text = NULL;
+			v[i].len = 0;
+			v[i].num = sqlite3_column_int64(st, col);
+		}
+	}
+	return chain_hash(r->id, r->prev, strlen(r->prev), v, r->computed);
+}
+
+struct vstate {
+	bool started;                            /* a chained row has been seen */
+	int64_t first_id, prev_id;               /* the first and the last good chained rows */
+	char prev_hash[SBX_AUDIT_HASH_HEX + 1];
+};
+
+static bool vbad(struct sbx_audit_verify_result *res, int64_t id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static bool vbad(struct sbx_audit_verify_result *res, int64_t id, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->intact = false;
+	res->bad_id = id;
+	va_start(ap, fmt);
+	vsnprintf(res->message, sizeof(res->message), fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+static bool removed(struct sbx_audit_verify_result *res, int64_t before, int64_t after)
+{
+	/* Unsigned: ids are whatever the file holds, and after > before (rows come in id order). */
+	uint64_t missing = (uint64_t)after - (uint64_t)before - 1;
+
+	if (missing == 1)
+		return vbad(res, after, "a row between %lld and %lld was removed (row %lld is missing)", (long long)before,
+			    (long long)after, (long long)before + 1);
+	return vbad(res, after, "%llu rows between %lld and %lld were removed", (unsigned long long)missing,
+		    (long long)before, (long long)after);
+}
+
+/* Checks one row against the chain so far; next (NULL at the end) tells an edited hash from an
+ * edited row. Returns false, with res filled, at the first problem. */
+static bool vcheck(struct vstate *vs, struct sbx_audit_verify_result *res, const struct vrow *r, const struct vrow *next)
+{
+	long long id = (long long)r->id;
+
+	if (!r->hash_bad && r->hash[0] == '\0') {
+		if (vs->started)
+			return vbad(res, r->id,
+				    "row %lld has no hash, but the chain began before it (row %lld): its hash was "
+				    "erased, or it was added by something other than sbx",
+				    id, (long long)vs->first_id);
+		if (r->prev_bad || r->prev[0])
+			return vbad(res, r->id, "the hash of row %lld was erased (it still records a predecessor)", id);
+		res->unchained++; /* from before the chain: schema 3 had no hashes */
+		return true;
+	}
+	if (r->bad_col)
+		return vbad(res, r->id, "row %lld was changed: its %s holds a value of the wrong type", id, r->bad_col);
+	if (r->hash_bad || strcmp(r->hash, r->computed) != 0) {
+		if (next && !next->prev_bad && strcmp(next->prev, r->computed) == 0)
+			return vbad(res, r->id,
+				    "the hash of row %lld was edited (the row itself still matches the hash that row "
+				    "%lld records for it)",
+				    id, (long long)next->id);
+		return vbad(res, r->id, "row %lld was changed: its contents do not match its hash", id);
+	}
+	if (!vs->started) {
+		if (r->prev_bad || r->prev[0])
+			return vbad(res, r->id,
+				    "row %lld is the first hash-chained row but records a predecessor: the chained rows "
+				    "before it were removed",
+				    id);
+	} else if (r->prev_bad || strcmp(r->prev, vs->prev_hash) != 0) {
+		if (r->id != vs->prev_id + 1)
+			return removed(res, vs->prev_id, r->id);
+		return vbad(res, r->id,
+			    "row %lld does not follow row %lld: the hash it records for its predecessor is not row "
+			    "%lld's (rows were reordered, or row %lld was changed and given a new hash)",
+			    id, (long long)vs->prev_id, (long long)vs->prev_id, (long long)vs->prev_id);
+	} else if (r->id != vs->prev_id + 1) {
+		return removed(res, vs->prev_id, r->id);
+	}
+	if (!vs->started)
+		vs->first_id = r->id;
+	vs->started = true;
+	vs->prev_id = r->id;
+	memcpy(vs->prev_hash, r->hash, sizeof(vs->prev_hash));
+	res->chained++;
+	res->last_id = r->id;
+	memcpy(res->last_hash, r->hash, sizeof(res->last_hash));
+	return true;
+}
+
+int sbx_audit_verify(const char *db_path, struct sbx_audit_verify_result *res, sbx_err *err)
+{
+	struct vrow rows[2];
+	struct vstate vs = {.started = false};
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	struct vrow *cur = &rows[0], *next = &rows[1];
+	bool have_cur, ok = true;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->intact = true;
+	if (reader_open(db_path, &db, err) < 0)
+		return -1;
+	/* One statement is one snapshot: a batch committed meanwhile is either wholly in or out. */
+	if (sqlite3_prepare_v2(db,
+			       "SELECT id, hash, prev, ts, sandbox, path, host, port, method, url_path, decision, rule,"
+			       " reason, bytes_up, bytes_down, duration_ms, status FROM audit ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sbx_err_set(err, SBX_E_IO, "audit log in %s: preparing the verification: %s%s", db_path,
+			    sqlite3_errmsg(db),
+			    strstr(sqlite3_errmsg(db), "no such column") ? " (the database predates schema 4: start "
+									  "sbxd once to migrate it)"
+									: "");
+		sqlite3_close(db);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	have_cur = rc == SQLITE_ROW;
+	if (have_cur && vrow_read(st, cur) < 0)
+		goto hash_fail;
+	while (have_cur && ok) {
+		struct vrow *t;
+		bool have_next;
+
+		rc = sqlite3_step(st);
+		have_next = rc == SQLITE_ROW;
+		if (have_next && vrow_read(st, next) < 0)
+			goto hash_fail;
+		if (!have_next && rc != SQLITE_DONE)
+			break;
+		res->rows++;
+		ok = vcheck(&vs, res, cur, have_next ? next : NULL);
+		t = cur;
+		cur = next;
+		next = t;
+		have_cur = have_next;
+	}
+	if (ok && rc != SQLITE_DONE) {
+		sbx_err_set(err, SBX_E_IO, "audit log in %s: reading for verification: %s", db_path, sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return 0;
+hash_fail:
+	sbx_err_set(err, SBX_E_INTERNAL, "audit log in %s: hashing a record failed (out of memory?)", db_path);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return -1;
 }

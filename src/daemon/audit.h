@@ -113,4 +113,36 @@ struct sbx_audit_group {
 int sbx_audit_aggregate(const char *db_path, const struct sbx_audit_query *q,
 			void (*cb)(void *ud, const struct sbx_audit_group *g), void *ud, sbx_err *err);
 
+/* ---- the hash chain (`sbx audit verify`) ----
+ *
+ * The writer stores with every record hash = hex SHA-256 over a canonical serialisation, and
+ * prev = the previous record's hash ('' for the first). The serialisation is unambiguous: the
+ * tag "sbx-audit-v1", then id, prev, ts, sandbox, path, host, port, method, url_path, decision,
+ * rule, reason, bytes_up, bytes_down, duration_ms, status, in that order, each integer as 8
+ * bytes big-endian (two's complement, as SQLite stores it) and each string (the tag too) as its
+ * length in 8 bytes big-endian followed by its bytes. The values hashed are those stored.
+ *
+ * What it detects: a record changed, removed, inserted or moved, and a hash edited, unless
+ * whoever did it also rewrote every hash after that point (the chain has no secret: anyone who
+ * can write the database can rebuild it). Removing the newest records leaves no trace either.
+ * Both need an anchor kept elsewhere: verify reports the newest id and hash for that.
+ * Rows from before schema 4 have no hash; they are counted as unchained, not as tampering, as
+ * long as they all come before the first chained row. */
+#define SBX_AUDIT_HASH_HEX 64
+
+struct sbx_audit_verify_result {
+	bool intact;
+	uint64_t rows;          /* rows read (up to and including the first bad one) */
+	uint64_t chained;       /* rows whose hash and link were checked and found right */
+	uint64_t unchained;     /* rows from before the chain */
+	int64_t last_id;        /* the newest good chained row, 0 if none */
+	char last_hash[SBX_AUDIT_HASH_HEX + 1];
+	int64_t bad_id;         /* the first row found wrong, 0 when intact */
+	char message[512];      /* what is wrong, naming rows ("row 42 was changed ..."); "" when intact */
+};
+/* Reads every record in id order (one consistent snapshot) and checks each one's hash and its
+ * link to the one before, stopping at the first problem. Returns 0 when the check ran (res says
+ * whether the log is intact), -1 with err when the database cannot be read. */
+int sbx_audit_verify(const char *db_path, struct sbx_audit_verify_result *res, sbx_err *err);
+
 #endif

@@ -73,7 +73,15 @@ static const char *const migrations[] = {
 	"  updated_at INTEGER NOT NULL,"       /* ms since the epoch */
 	"  UNIQUE (name, sandbox)"
 	");",
+	/* 3 -> 4: the audit log's hash chain (audit.c). Each record stores its own hash and its
+	 * predecessor's. Rows written before this step keep '' in both: they are not covered, and
+	 * the chain starts at the first row with a hash (whose prev is ''). */
+	("ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE audit ADD COLUMN prev TEXT NOT NULL DEFAULT '';"),
 };
+
+_Static_assert(SBX_ARRAY_LEN(migrations) == SBX_STORE_SCHEMA_VERSION,
+	       "SBX_STORE_SCHEMA_VERSION in store.h must be the number of migrations");
 
 static int db_fail(struct sbx_store *s, sbx_err *err, const char *what)
 {

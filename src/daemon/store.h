@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-#define SBX_STORE_SCHEMA_VERSION 3
+#define SBX_STORE_SCHEMA_VERSION 4
 
 struct sbx_store;
 

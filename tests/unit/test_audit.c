@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cleanup.h"
 #include "daemon/store.h"
 #include "tap.h"
@@ -999,6 +1001,302 @@ static void test_crash(void)
 	sbx_store_close(s);
 }
 
+/* ---- the hash chain ---- */
+
+static sqlite3 *rw_db(const char *path)
+{
+	sqlite3 *db;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		abort();
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static void sql(sqlite3 *db, const char *text)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "SQL failed: %s: %s\n", text, msg ? msg : "?");
+		abort();
+	}
+}
+
+static void put_u64(EVP_MD_CTX *ctx, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)(v & 0xff);
+	EVP_DigestUpdate(ctx, b, 8);
+}
+
+static void put_str(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	put_u64(ctx, n);
+	EVP_DigestUpdate(ctx, p, n);
+}
+
+/* The documented serialisation (audit.h), written independently of audit.c: hashes row id as it
+ * is stored now, with the prev it stores. */
+static void expected_hash(sqlite3 *db, int64_t id, char out[65])
+{
+	static const bool text[14] = {false, true, true, true, false, true, true, true, true, true, false, false, false, false};
+	sqlite3_stmt *st;
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (!ctx || sqlite3_prepare_v2(db,
+				       "SELECT prev, ts, sandbox, path, host, port, method, url_path, decision, rule, reason,"
+				       " bytes_up, bytes_down, duration_ms, status FROM audit WHERE id = ?1",
+				       -1, &st, NULL) != SQLITE_OK)
+		abort();
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		abort();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	put_str(ctx, "sbx-audit-v1", 12);
+	put_u64(ctx, (uint64_t)id);
+	put_str(ctx, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	for (int i = 0; i < 14; i++) {
+		if (text[i])
+			put_str(ctx, sqlite3_column_text(st, i + 1), (size_t)sqlite3_column_bytes(st, i + 1));
+		else
+			put_u64(ctx, (uint64_t)sqlite3_column_int64(st, i + 1));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	sqlite3_finalize(st);
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void column_text(sqlite3 *db, const char *col, int64_t id, char *out, size_t n)
+{
+	char q[128];
+	sqlite3_stmt *st;
+
+	pf(q, sizeof(q), "SELECT %s FROM audit WHERE id = %lld", col, (long long)id);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		abort();
+	sbx_strlcpy(out, (const char *)sqlite3_column_text(st, 0), n);
+	sqlite3_finalize(st);
+}
+
+static struct sbx_audit_rec chain_rec(int i)
+{
+	struct sbx_audit_rec r = mkrec(i % 2 ? "box-a" : "box-b", i % 3 ? "allowed" : "denied", "", 443,
+				       1700000000000 + i);
+	char host[64];
+
+	pf(host, sizeof(host), "host%d.example", i);
+	sbx_strlcpy(r.host, host, sizeof(r.host));
+	sbx_strlcpy(r.method, "GET", sizeof(r.method));
+	sbx_strlcpy(r.url_path, "/a|b", sizeof(r.url_path)); /* a separator would be ambiguous; lengths are not */
+	r.bytes_up = (uint64_t)i * 100;
+	r.bytes_down = UINT64_MAX; /* stored clamped: the hash covers the stored value */
+	r.duration_ms = 7;
+	r.status = i % 2 ? 200 : 0;
+	return r;
+}
+
+static void write_chain(const char *path, int from, int n)
+{
+	struct sbx_audit *a = open_log(path, NULL);
+
+	for (int i = from; i < from + n; i++) {
+		struct sbx_audit_rec r = chain_rec(i);
+		if (sbx_audit_submit(a, &r) < 0)
+			abort();
+	}
+	if (sbx_audit_flush(a) < 0)
+		abort();
+	sbx_audit_close(a);
+}
+
+static struct sbx_audit_verify_result verify(const char *path)
+{
+	struct sbx_audit_verify_result res;
+	sbx_err err = SBX_ERR_INIT;
+
+	if (sbx_audit_verify(path, &res, &err) < 0) {
+		diag("verify failed: %s", err.msg);
+		memset(&res, 0, sizeof(res));
+		sbx_strlcpy(res.message, "(the check itself failed)", sizeof(res.message));
+	}
+	return res;
+}
+
+static void test_chain_build(void)
+{
+	char path[PATH_MAX], h[65], want[65], prev[65] = "";
+	struct sbx_store *s = new_db("chain", path, sizeof(path));
+	struct sbx_audit_verify_result res = verify(path);
+	sqlite3 *db;
+	bool links = true, hashes = true;
+
+	ok(res.intact && res.rows == 0 && res.last_id == 0 && res.last_hash[0] == '\0', "verify: an empty log is intact");
+	/* Two opens: the second must continue the chain from the newest row in the file. */
+	write_chain(path, 1, 5);
+	write_chain(path, 6, 3);
+	db = rw_db(path);
+	for (int64_t id = 1; id <= 8; id++) {
+		char p[65];
+		column_text(db, "prev", id, p, sizeof(p));
+		column_text(db, "hash", id, h, sizeof(h));
+		expected_hash(db, id, want);
+		if (strcmp(p, prev) != 0) {
+			diag("row %lld: prev %s, want %s", (long long)id, p, prev);
+			links = false;
+		}
+		if (strcmp(h, want) != 0) {
+			diag("row %lld: hash %s, want %s", (long long)id, h, want);
+			hashes = false;
+		}
+		sbx_strlcpy(prev, h, sizeof(prev));
+	}
+	ok(links, "chain: every row's prev is the row before's hash, the first's is '' (across a reopen)");
+	ok(hashes, "chain: every hash is SHA-256 of the documented length-prefixed serialisation");
+	res = verify(path);
+	ok(res.intact, "verify: a log written by the writer is intact (%s)", res.message);
+	is_int(res.rows, 8, "verify: 8 rows read");
+	is_int(res.chained, 8, "verify: 8 rows chained");
+	is_int(res.unchained, 0, "verify: no unchained rows");
+	is_int(res.last_id, 8, "verify: the head is row 8");
+	is_str(res.last_hash, prev, "verify: the head's hash is reported");
+	is_int(res.bad_id, 0, "verify: no bad row");
+	sqlite3_close(db);
+	sbx_store_close(s);
+}
+
+/* Rows from before schema 4 (hash '') come first and are counted, not checked. */
+static void test_chain_unchained(void)
+{
+	char path[PATH_MAX];
+	struct sbx_store *s = new_db("unchained", path, sizeof(path));
+	sqlite3 *db = rw_db(path);
+	struct sbx_audit_verify_result res;
+
+	sql(db, "INSERT INTO audit (ts, sandbox, path, decision) VALUES (1, 'old', 'forward', 'allowed');"
+		"INSERT INTO audit (ts, sandbox, path, decision) VALUES (2, 'old', 'dns', 'denied');");
+	write_chain(path, 1, 3);
+	res = verify(path);
+	ok(res.intact, "unchained: old rows before the chain are not tampering (%s)", res.message);
+	ok(res.rows == 5 && res.unchained == 2 && res.chained == 3 && res.last_id == 5,
+	   "unchained: 2 unchained, 3 chained (rows %" PRIu64 ", unchained %" PRIu64 ", chained %" PRIu64 ")", res.rows,
+	   res.unchained, res.chained);
+	/* A row without a hash after the chain began was not written by sbx's writer. */
+	sql(db, "INSERT INTO audit (ts, sandbox, path, decision) VALUES (9, 'x', 'forward', 'allowed')");
+	res = verify(path);
+	ok(!res.intact && res.bad_id == 6 && strstr(res.message, "row 6 has no hash"),
+	   "unchained: a hashless row after the chain is reported: %s", res.message);
+	sqlite3_close(db);
+	sbx_store_close(s);
+}
+
+/* A fresh chain of 6 rows, tampered with by `tamper` (SQL with %s for a hash where needed). */
+static void tamper_case(const char *name, const char *tamper, int64_t want_bad, const char *want_msg)
+{
+	char path[PATH_MAX];
+	struct sbx_store *s = new_db(name, path, sizeof(path));
+	sqlite3 *db;
+	struct sbx_audit_verify_result res;
+
+	write_chain(path, 1, 6);
+	db = rw_db(path);
+	sql(db, tamper);
+	res = verify(path);
+	ok(!res.intact, "%s: detected", name);
+	is_int(res.bad_id, want_bad, "%s: the first bad row is %lld", name, (long long)want_bad);
+	ok(strstr(res.message, want_msg) != NULL, "%s: message '%s' says '%s'", name, res.message, want_msg);
+	sqlite3_close(db);
+	sbx_store_close(s);
+}
+
+static void test_chain_tamper(void)
+{
+	tamper_case("change-text", "UPDATE audit SET host = 'evil.example' WHERE id = 3", 3, "row 3 was changed");
+	tamper_case("change-number", "UPDATE audit SET bytes_down = 1 WHERE id = 2", 2, "row 2 was changed");
+	tamper_case("change-decision", "UPDATE audit SET decision = 'allowed' WHERE id = 6", 6, "row 6 was changed");
+	tamper_case("change-type", "UPDATE audit SET port = '443x' WHERE id = 4", 4, "row 4 was changed: its port");
+	tamper_case("change-prev", "UPDATE audit SET prev = '' WHERE id = 5", 5, "row 5 was changed");
+	tamper_case("delete-row", "DELETE FROM audit WHERE id = 3", 4, "a row between 2 and 4 was removed");
+	tamper_case("delete-rows", "DELETE FROM audit WHERE id IN (3, 4)", 5, "2 rows between 2 and 5 were removed");
+	tamper_case("delete-first", "DELETE FROM audit WHERE id = 1", 2,
+		    "row 2 is the first hash-chained row but records a predecessor");
+	/* Every column but the id moves: row 2 then holds row 4's record, hash and prev. */
+	tamper_case("swap-rows",
+		    "CREATE TEMP TABLE t AS SELECT * FROM audit WHERE id IN (2, 4);"
+		    "UPDATE audit SET (ts, sandbox, path, host, port, method, url_path, decision, rule, reason, bytes_up,"
+		    " bytes_down, duration_ms, status, hash, prev) = (SELECT ts, sandbox, path, host, port, method,"
+		    " url_path, decision, rule, reason, bytes_up, bytes_down, duration_ms, status, hash, prev FROM t"
+		    " WHERE t.id = 6 - audit.id) WHERE id IN (2, 4)",
+		    2, "row 2 was changed");
+	tamper_case("edit-hash", "UPDATE audit SET hash = substr('0000000000' || hash, 1, 64) WHERE id = 3", 3,
+		    "the hash of row 3 was edited");
+	tamper_case("garbage-hash", "UPDATE audit SET hash = 'x' WHERE id = 2", 2, "the hash of row 2 was edited");
+	tamper_case("erase-hash", "UPDATE audit SET hash = '' WHERE id = 4", 4, "row 4 has no hash");
+	tamper_case("erase-first-hashes", "UPDATE audit SET hash = '', prev = '' WHERE id <= 2", 3,
+		    "row 3 is the first hash-chained row but records a predecessor");
+	tamper_case("renumber", "DELETE FROM audit WHERE id = 3; UPDATE audit SET id = id - 1 WHERE id > 3", 3,
+		    "row 3 was changed");
+}
+
+/* Changes a row and gives it a correct new hash: its successor no longer follows it. */
+static void test_chain_rehash(void)
+{
+	char path[PATH_MAX], h[65], q[256];
+	struct sbx_store *s = new_db("rehash", path, sizeof(path));
+	sqlite3 *db;
+	struct sbx_audit_verify_result res;
+
+	write_chain(path, 1, 5);
+	db = rw_db(path);
+	sql(db, "UPDATE audit SET decision = 'allowed', host = 'exfil.example' WHERE id = 3");
+	expected_hash(db, 3, h);
+	pf(q, sizeof(q), "UPDATE audit SET hash = '%s' WHERE id = 3", h);
+	sql(db, q);
+	res = verify(path);
+	ok(!res.intact && res.bad_id == 4 && strstr(res.message, "row 4 does not follow row 3"),
+	   "rehash: a changed and re-hashed row breaks the next link: %s", res.message);
+	sqlite3_close(db);
+	sbx_store_close(s);
+}
+
+/* The newest rows removed while the daemon is down: the next id (AUTOINCREMENT) leaves a gap. */
+static void test_chain_tail(void)
+{
+	char path[PATH_MAX];
+	struct sbx_store *s = new_db("tail", path, sizeof(path));
+	sqlite3 *db;
+	struct sbx_audit_verify_result res;
+
+	write_chain(path, 1, 4);
+	db = rw_db(path);
+	sql(db, "DELETE FROM audit WHERE id = 4");
+	res = verify(path);
+	ok(res.intact && res.last_id == 3, "tail: removing the newest row alone is not visible (hence the head to keep)");
+	write_chain(path, 5, 1);
+	res = verify(path);
+	ok(!res.intact && res.bad_id == 5 && strstr(res.message, "a row between 3 and 5 was removed"),
+	   "tail: the next record shows the gap: %s", res.message);
+	sqlite3_close(db);
+	sbx_store_close(s);
+}
+
+static void test_chain_errors(void)
+{
+	char path[PATH_MAX];
+	struct sbx_audit_verify_result res;
+	sbx_err err = SBX_ERR_INIT;
+
+	pf(path, sizeof(path), "%s/none.db", tmpdir);
+	is_int(sbx_audit_verify(path, &res, &err), -1, "verify: a missing database is an error, not a verdict");
+	ok(strstr(err.msg, path) != NULL, "verify: the error names the file: %s", err.msg);
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/sbx-test-audit-XXXXXX";
@@ -1020,6 +1318,12 @@ int main(void)
 	test_close_flushes();
 	test_notify();
 	test_crash();
+	test_chain_build();
+	test_chain_unchained();
+	test_chain_tamper();
+	test_chain_rehash();
+	test_chain_tail();
+	test_chain_errors();
 
 	sbx_rm_rf(tmpdir);
 	return done_testing();
