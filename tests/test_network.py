@@ -547,3 +547,19 @@ def test_the_proxy_path_works_rootless(sbx_user):
             shutil.rmtree(tmp, ignore_errors=True)
     finally:
         origin.close()
+
+
+def test_paths_that_servers_read_differently_are_refused_where_http_rules_apply(net):
+    net.sbx.ok("policy", "allow", "network", BLOCKED, "--method", "GET", "--path", "/pub/**")
+    n = len(net.http.requests)
+    for path in ("/pub/../priv", "/pub/%2e%2e/priv", "/pub//x", "/pub/%2Fpriv"):
+        code = net.sh(f"curl -s --path-as-is -o /dev/null -w '%{{http_code}}' "
+                      f"'http://{BLOCKED}:{net.http.port}{path}'").stdout
+        assert code in ("400", "403"), (path, code)
+    assert len(net.http.requests) == n
+    # a broad address rule does not open the host's loopback or the metadata service
+    net.sbx.ok("policy", "allow", "network", "0.0.0.0/0")
+    for target in (f"127.0.0.1:{net.http.port}", "169.254.169.254:80"):
+        code = net.sh(f"curl -s --noproxy '' -p -x http://127.0.0.1:3128 -o /dev/null -w '%{{http_connect}}' -m 10 "
+                      f"http://{target}/").stdout
+        assert code == "403", (target, code)

@@ -43,6 +43,13 @@ static bool service_covers(const struct sbx_service *svc, const char *host)
 	return false;
 }
 
+/* *.execute-api.*.amazonaws.com (API Gateway) and *.lambda-url.* hosts are anyone's APIs: the
+ * account's signed requests and session token do not go there. */
+static bool aws_host_ok(const struct sbx_service *svc, const char *host)
+{
+	return svc->kind != SBX_INJECT_SIGV4 || (!strstr(host, ".execute-api.") && !strstr(host, ".lambda-url."));
+}
+
 static int take(struct sbx_cred *out, const struct sbx_secret *sec, enum sbx_inject_kind kind, const char *service,
 		const char *header, const char *format)
 {
@@ -70,7 +77,7 @@ int sbx_cred_for_host(struct sbx_store *st, const char *sandbox_name, const char
 	for (size_t i = 0; i < n && !found; i++) {
 		const struct sbx_service *svc = &svcs[i];
 		int r;
-		if (!service_covers(svc, host))
+		if (!service_covers(svc, host) || !aws_host_ok(svc, host))
 			continue;
 		memset(&sec, 0, sizeof(sec));
 		r = sbx_secret_get(st, svc->name, sandbox_name, &sec, err);
@@ -148,7 +155,7 @@ int sbx_cred_for_host_env(const struct json_t *env, const char *sandbox_id, cons
 		const struct sbx_service *svc = &svcs[i];
 		char *value = NULL;
 		int r;
-		if (!service_covers(svc, host))
+		if (!service_covers(svc, host) || !aws_host_ok(svc, host))
 			continue;
 		r = sbx_service_host_value(svc, env_lookup, (void *)env, &value, err);
 		if (r < 0)
@@ -247,6 +254,9 @@ int sbx_cred_apply_headers(const struct sbx_cred *c, const char *host, const str
 		const struct sbx_http_header *h = &m->headers[i];
 		if (skip && skip(ud, h->name))
 			continue;
+		/* A response that echoes the secret must come back in clear to be scrubbed. */
+		if (c && c->kind != SBX_INJECT_SIGV4 && name_is(h->name, "accept-encoding"))
+			continue;
 		if (sbx_buf_append(out, h->name.p, h->name.len) < 0 || sbx_buf_append_str(out, ": ") < 0)
 			return -1;
 		if (c && c->kind != SBX_INJECT_SIGV4 && name_is(h->name, c->header)) {
@@ -263,6 +273,8 @@ int sbx_cred_apply_headers(const struct sbx_cred *c, const char *host, const str
 		if (sbx_buf_append_str(out, "\r\n") < 0)
 			return -1;
 	}
+	if (c && c->kind != SBX_INJECT_SIGV4 && sbx_buf_append_str(out, "Accept-Encoding: identity\r\n") < 0)
+		return -1;
 	if (c && c->kind != SBX_INJECT_SIGV4 && !have) {
 		if (sbx_buf_append_str(out, c->header) < 0 || sbx_buf_append_str(out, ": ") < 0 ||
 		    (git_basic ? sbx_buf_append_str(out, basic) : append_formatted(out, c->format, c->value)) < 0 ||
@@ -458,6 +470,7 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 		cr.session_token = have_token ? token : NULL;
 		if (sbx_sigv4_sign(&req, &cr, amz_date, a.region, a.service, a.signed_headers, authz, sizeof(authz), err) < 0) {
 			OPENSSL_cleanse(secret, sizeof(secret));
+			OPENSSL_cleanse(token, sizeof(token));
 			return -1;
 		}
 	}
@@ -465,8 +478,10 @@ int sbx_cred_sigv4_headers(const struct sbx_cred *c, const struct sbx_http_msg *
 	/* the token is still needed below (it goes out as a header), wiped after */
 	for (size_t i = 1; i < nh; i++) /* hs[0] is Host, written by the caller */
 		if (sbx_buf_append(out, hs[i].name, hs[i].name_len) < 0 || sbx_buf_append_str(out, ": ") < 0 ||
-		    sbx_buf_append(out, hs[i].value, hs[i].value_len) < 0 || sbx_buf_append_str(out, "\r\n") < 0)
+		    sbx_buf_append(out, hs[i].value, hs[i].value_len) < 0 || sbx_buf_append_str(out, "\r\n") < 0) {
+			OPENSSL_cleanse(token, sizeof(token));
 			return sbx_err_set(err, SBX_E_INVALID, "request head too large");
+		}
 	OPENSSL_cleanse(token, sizeof(token));
 	if (sbx_buf_printf(out, "Authorization: %s\r\n", authz) < 0)
 		return sbx_err_set(err, SBX_E_INVALID, "request head too large");

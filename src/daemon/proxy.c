@@ -101,6 +101,7 @@ struct px_listener {
 	struct px_sb *sb;
 	int kind; /* SBX_PXFD_* */
 	int fd;
+	uint64_t paused; /* timer that resumes accepting after running out of descriptors */
 };
 
 struct px_conn;
@@ -206,6 +207,7 @@ struct px_conn {
 	struct sbx_cred cred;
 	bool wait_body;          /* AWS: the head is in, the body it signs is still coming */
 	bool upstream_reusable;  /* intercepted: the origin keeps the connection for the next request */
+	uint64_t peek_deadline;  /* transparent: when the peek window closes (monotonic ms) */
 	char sign_error[200];
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
@@ -249,6 +251,7 @@ static void tunnel_decide_and_go(struct px_conn *c);
 static void next_request(struct px_conn *c);
 static void start_client_tls(struct px_conn *c);
 static bool wants_interception(struct px_conn *c);
+static void peek_read(struct px_conn *c);
 
 static struct sbx_loop *loop_of(struct px_conn *c)
 {
@@ -398,7 +401,8 @@ static void fake_free(struct px_sb *sb)
 static bool v4_forbidden(uint32_t a)
 {
 	return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 16) == 0xA9FE /* 169.254/16 */ ||
-	       (a >> 28) == 0xE /* multicast */ || a == 0xFFFFFFFFu;
+	       (a >> 28) == 0xE /* multicast */ || a == 0xFFFFFFFFu ||
+	       a == 0x646464C8u /* 100.100.100.200: Alibaba Cloud metadata */;
 }
 
 /* Addresses the proxy never connects to on a sandbox's behalf unless a user-written override or
@@ -410,11 +414,20 @@ static bool addr_forbidden(const struct sockaddr_storage *ss)
 		return v4_forbidden(ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr));
 	if (ss->ss_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-			uint32_t v4;
+		static const uint8_t aws_md[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+		static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+		uint32_t v4;
+		if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a) || memcmp(a->s6_addr, nat64, 12) == 0) {
 			memcpy(&v4, &a->s6_addr[12], 4);
 			return v4_forbidden(ntohl(v4));
 		}
+		if (a->s6_addr[0] == 0x20 && a->s6_addr[1] == 0x02) { /* 6to4 carries an IPv4 address */
+			memcpy(&v4, &a->s6_addr[2], 4);
+			if (v4_forbidden(ntohl(v4)))
+				return true;
+		}
+		if (memcmp(a->s6_addr, aws_md, 16) == 0) /* the AWS metadata service over IPv6 */
+			return true;
 		return IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
 		       IN6_IS_ADDR_MULTICAST(a) || IN6_IS_ADDR_SITELOCAL(a);
 	}
@@ -440,7 +453,10 @@ static void keep_rule(struct px_conn *c)
 		sbx_strlcpy(c->rule_res, c->dec.rule->res.text, sizeof(c->rule_res));
 		sbx_strlcpy(c->rule_sandbox, c->dec.rule->sandbox, sizeof(c->rule_sandbox));
 		c->rule_kind = c->dec.rule->kind;
-		c->explicit_addr_rule = c->dec.kind == SBX_RULE_ALLOW && c->dec.rule->res.type == SBX_RES_ADDR;
+		/* Only a rule that names a narrow range is explicit enough to open a reserved address
+		 * (allow 127.0.0.1 or 169.254.0.0/16 does; allow 0.0.0.0/0 does not). */
+		c->explicit_addr_rule = c->dec.kind == SBX_RULE_ALLOW && c->dec.rule->res.type == SBX_RES_ADDR &&
+					c->dec.rule->res.prefix >= (c->dec.rule->res.family == AF_INET ? 8 : 16);
 	}
 	c->dec.rule = NULL;
 }
@@ -673,6 +689,10 @@ static void on_timeout(struct sbx_loop *loop, void *ud)
 		conn_finish(c, "error");
 		break;
 	case S_PEEK:
+		if (sbx_monotonic_ms() < c->peek_deadline) {
+			peek_read(c); /* a short wait for more of the first bytes is over */
+			break;
+		}
 		/* Nothing to learn from the first bytes (or a server-speaks-first protocol): decide on
 		 * what is known. */
 		tunnel_decide_and_go(c);
@@ -824,6 +844,22 @@ static void start_upstream(struct px_conn *c)
 		try_connect(c);
 		return;
 	}
+	if (c->via_upstream_proxy && !c->host[0] && !c->explicit_addr_rule) {
+		/* The upstream proxy would connect from this host: the same reserved addresses are
+		 * refused. */
+		struct sockaddr_storage t;
+		memset(&t, 0, sizeof(t));
+		t.ss_family = (sa_family_t)c->orig_family;
+		if (c->orig_family == AF_INET)
+			memcpy(&((struct sockaddr_in *)&t)->sin_addr, c->orig_addr, 4);
+		else
+			memcpy(&((struct sockaddr_in6 *)&t)->sin6_addr, c->orig_addr, 16);
+		if (addr_forbidden(&t)) {
+			refuse(c, 403, "denied", "a loopback, link-local or otherwise reserved address, which sandboxes may "
+						 "not reach (host services: host.sbx.internal:PORT with an explicit rule)");
+			return;
+		}
+	}
 	if (c->via_upstream_proxy) {
 		c->resolve_handle = sbx_resolver_lookup(c->p->resolver, c->p->up_host, c->p->up_port, on_resolved, c);
 		return;
@@ -904,6 +940,20 @@ static void connected(struct px_conn *c)
 		return;
 	}
 	setsockopt(c->u.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!c->via_override && !c->host_internal && !c->via_upstream_proxy && !c->explicit_addr_rule) {
+		/* One of the host's own addresses (docker0, the LAN address): the kernel then uses it
+		 * as the source too. Services of the host are host.sbx.internal's, with a rule. */
+		struct sockaddr_storage a, b;
+		socklen_t al = sizeof(a), bl = sizeof(b);
+		if (getsockname(c->u.fd, (struct sockaddr *)&a, &al) == 0 && getpeername(c->u.fd, (struct sockaddr *)&b, &bl) == 0 &&
+		    al == bl && a.ss_family == b.ss_family &&
+		    (a.ss_family == AF_INET ? memcmp(&((struct sockaddr_in *)&a)->sin_addr, &((struct sockaddr_in *)&b)->sin_addr, 4)
+					    : memcmp(&((struct sockaddr_in6 *)&a)->sin6_addr, &((struct sockaddr_in6 *)&b)->sin6_addr, 16)) == 0) {
+			refuse(c, 403, "denied", "%s is one of this host's own addresses; host services are reachable as "
+						 "host.sbx.internal:PORT with an explicit rule", c->host[0] ? c->host : "the destination");
+			return;
+		}
+	}
 	if (c->via_upstream_proxy && (c->mode == M_TUNNEL || c->origin_tls)) {
 		send_pxconnect(c);
 		return;
@@ -1160,7 +1210,7 @@ static int pump_request_body(struct px_conn *c)
 		return -1;
 	}
 	c->up_done = c->req.done;
-	if (c->up_done)
+	if (c->up_done && !c->keep_client)
 		sbx_buf_reset(&c->cin); /* a pipelined next request is not served (Connection: close) */
 	return 0;
 }
@@ -1349,7 +1399,7 @@ static void http_step(struct px_conn *c)
 	c->c.ssl_want_read = c->c.ssl_want_write = c->u.ssl_want_read = c->u.ssl_want_write = false;
 
 	/* client -> upstream */
-	if (!c->up_done && !c->c.hup) {
+	if (!c->up_done) {
 		while (!c->up_done && sbx_buf_room(&c->uout) >= 4096) {
 			r = read_buf(&c->c, &c->cin, 65536);
 			if (r == 1) {
@@ -1574,6 +1624,27 @@ static void host_or_addr(struct px_conn *c, const char *host, bool is_ipv6)
 }
 
 /* The HTTP request (forward absolute-URI, or transparent origin-form) is decided and prepared. */
+/* Would a server read this path differently from the rules (dot segments, empty segments,
+ * encoded separators or dots)? Only the part before the query counts. */
+static bool path_ambiguous(const char *p)
+{
+	size_t n = strcspn(p, "?");
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '/' && i + 1 < n && p[i + 1] == '/')
+			return true;
+		if (p[i] == '/' && i + 1 < n && p[i + 1] == '.' &&
+		    (i + 2 == n || p[i + 2] == '/' || (p[i + 2] == '.' && (i + 3 == n || p[i + 3] == '/'))))
+			return true;
+		if (p[i] == '%' && i + 2 < n &&
+		    (strncasecmp(p + i, "%2e", 3) == 0 || strncasecmp(p + i, "%2f", 3) == 0 || strncasecmp(p + i, "%5c", 3) == 0))
+			return true;
+		if (p[i] == '\\')
+			return true;
+	}
+	return false;
+}
+
 /* A kept upstream connection is usable if the origin has said nothing since (no close_notify,
  * no FIN): anything readable while idle means it is going away. */
 static bool upstream_idle_ok(struct px_conn *c)
@@ -1622,6 +1693,11 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	}
 	memcpy(origin, path.p, path.len);
 	origin[path.len] = '\0';
+	if (strcspn(origin, "?") >= sizeof(c->url_path)) {
+		/* the rules must see the whole path, not a prefix of it */
+		refuse(c, 414, "error", "request path longer than %zu bytes", sizeof(c->url_path) - 1);
+		return;
+	}
 	sbx_strlcpy(c->url_path, origin, sizeof(c->url_path));
 	if (c->host[0])
 		set_authority(c);
@@ -1632,6 +1708,18 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 			 c->orig_family == AF_INET6 ? "]" : "", c->port);
 	}
 	decide(c, true);
+	if (c->dec.http_rules && path_ambiguous(origin)) {
+		/* Servers read "/a/../b", "//b", "/%2e%2e/b" as other paths than the rules would: where
+		 * HTTP rules apply, only plain paths pass. */
+		refuse(c, 400, "denied", "the path has dot segments, empty segments or encoded '.', '/' or '\\', and HTTP "
+					 "rules apply to %s: send the plain path", c->host[0] ? c->host : "this destination");
+		return;
+	}
+	if (m->upgrade && c->dec.http_rules) {
+		refuse(c, 403, "denied", "a protocol upgrade would carry requests past the HTTP rules of %s",
+		       c->host[0] ? c->host : "this destination");
+		return;
+	}
 	sbx_strlcpy(c->url_path, origin, sizeof(c->url_path)); /* decide() cut the query for matching */
 	{
 		char *q = strchr(c->url_path, '?');
@@ -1662,6 +1750,8 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 		}
 		if (m->body == SBX_HTTP_BODY_LENGTH && c->cin.len < m->head_len + m->content_length) {
 			c->wait_body = true; /* read on; the head is parsed again when the body is here */
+			if (!c->timer)
+				timer_set(c, HEAD_TIMEOUT_MS);
 			return;
 		}
 	}
@@ -1817,7 +1907,9 @@ static void next_request(struct px_conn *c)
 {
 	conn_audit(c);
 	c->requests++;
-	if (!c->upstream_reusable) {
+	/* Reusable only if the whole request went out: bytes still queued would be read by the
+	 * origin as the start of the next request. */
+	if (!c->upstream_reusable || c->uout.len != 0 || !c->req.done) {
 		if (c->u.ssl) {
 			SSL_free(c->u.ssl);
 			c->u.ssl = NULL;
@@ -1932,6 +2024,20 @@ static void tunnel_decide_and_go(struct px_conn *c)
 
 /* Transparent: learn what the first bytes say (TLS SNI, or an HTTP request), without consuming
  * them. */
+/* Peeked bytes stay queued, so the socket stays readable: instead of spinning on it, look again
+ * a little later (until the peek window closes). */
+static void peek_wait(struct px_conn *c)
+{
+	uint64_t now = sbx_monotonic_ms();
+
+	side_set(c, &c->c, 0);
+	if (now >= c->peek_deadline) {
+		tunnel_decide_and_go(c);
+		return;
+	}
+	timer_set(c, c->peek_deadline - now < 5 ? c->peek_deadline - now : 5);
+}
+
 static void peek_read(struct px_conn *c)
 {
 	uint8_t buf[SBX_TLS_MAX_INPUT];
@@ -1948,8 +2054,10 @@ static void peek_read(struct px_conn *c)
 	if (buf[0] == 0x16) {
 		enum sbx_sni_result r = sbx_sni_parse(buf, (size_t)n, &sni);
 		c->peeked_tls = true;
-		if (r == SBX_SNI_NEED_MORE && (size_t)n < sizeof(buf))
-			return; /* wait for the rest of the ClientHello (the timer still runs) */
+		if (r == SBX_SNI_NEED_MORE && (size_t)n < sizeof(buf)) {
+			peek_wait(c); /* the rest of the ClientHello */
+			return;
+		}
 		if (r == SBX_SNI_OK && sni.host[0] && !c->host[0])
 			host_or_addr(c, sni.host, false);
 		tunnel_decide_and_go(c);
@@ -1959,8 +2067,10 @@ static void peek_read(struct px_conn *c)
 	 * not). */
 	while (i < (size_t)n && i < 20 && buf[i] >= 'A' && buf[i] <= 'Z')
 		i++;
-	if (i == (size_t)n && i < 20)
-		return; /* too little to tell yet */
+	if (i == (size_t)n && i < 20) {
+		peek_wait(c); /* too little to tell yet */
+		return;
+	}
 	if (i > 0 && i < (size_t)n && buf[i] == ' ') {
 		c->mode = M_HTTP;
 		c->state = S_HEAD;
@@ -2146,8 +2256,18 @@ static void transparent_start(struct px_conn *c)
 	 * need it). A client that waits for the server to speak (SMTP, MySQL, ...) is decided on
 	 * what is known when the short peek window closes. */
 	c->state = S_PEEK;
+	c->peek_deadline = sbx_monotonic_ms() + PEEK_TIMEOUT_MS;
 	timer_set(c, PEEK_TIMEOUT_MS);
 	side_set(c, &c->c, SBX_EV_READ);
+}
+
+static void listener_resume(struct sbx_loop *loop, void *ud)
+{
+	struct px_listener *l = ud;
+
+	l->paused = 0;
+	if (l->fd >= 0)
+		sbx_loop_mod(loop, l->fd, SBX_EV_READ);
 }
 
 static void accept_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
@@ -2163,8 +2283,16 @@ static void accept_cb(struct sbx_loop *loop, int fd, unsigned events, void *ud)
 		struct px_conn *c;
 		int one = 1;
 
-		if (cfd < 0)
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: the backlog stays readable, so stop listening for a moment
+				 * rather than spin; connections wait in the backlog. */
+				log_warn("proxy: %s; sandbox %s's connections wait", strerror(errno), sb->name);
+				sbx_loop_mod(p->d->loop, fd, 0);
+				l->paused = sbx_loop_timer(p->d->loop, 100, listener_resume, l);
+			}
 			return;
+		}
 		if (audit_blocked(p)) {
 			/* Nothing goes through unlogged: while the log cannot take records, refuse. */
 			struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -2305,6 +2433,11 @@ static struct px_sb *sb_find(struct sbx_proxy *p, const char *id)
 
 static void sb_close_listeners(struct px_sb *sb)
 {
+	for (int i = 0; i < SBX_PXFD_COUNT; i++)
+		if (sb->lst[i].paused) {
+			sbx_loop_timer_cancel(sb->p->d->loop, sb->lst[i].paused);
+			sb->lst[i].paused = 0;
+		}
 	for (int i = 0; i < SBX_PXFD_COUNT; i++)
 		if (sb->lst[i].fd >= 0) {
 			sbx_loop_del(sb->p->d->loop, sb->lst[i].fd);
