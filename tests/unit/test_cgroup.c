@@ -412,8 +412,9 @@ static struct sbx_cgroup_mgr *fake_mgr(struct fake *f, uid_t uid)
 static const struct sbx_cgroup_limits lim_all = {.memory_bytes = 64 * MIB, .millicpus = 500, .pids = 16};
 static const struct sbx_cgroup_limits lim_none = {0};
 
+/* Room for every name: on a real host other sandboxes' cgroups are listed too. */
 struct names {
-	char v[16][80];
+	char v[1024][80];
 	int n;
 };
 
@@ -421,7 +422,7 @@ static void collect(void *ud, const char *name)
 {
 	struct names *ns = ud;
 
-	if (ns->n < 16)
+	if (ns->n < 1024)
 		sbx_strlcpy(ns->v[ns->n++], name, sizeof(ns->v[0]));
 }
 
