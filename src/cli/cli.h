@@ -36,6 +36,12 @@ int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(pri
 void cli_print_json(json_t *v);
 /* -e KEY=VALUE (or KEY: the host's value, skipped when unset) appended to a JSON array. */
 int cli_env_entry(json_t *arr, const char *kv, sbx_err *err);
+struct option;
+/* The long name of an option letter in a getopt_long table ("?" if none). */
+const char *cli_opt_name(const struct option *opts, int letter);
+/* Command-line text travels as JSON strings, which must be UTF-8: 0, or the exit code after
+ * saying which argument is not (so that no value can fall out of a request on the way). */
+int cli_check_text(const char *what, const char *s);
 /* "3 minutes ago" style age of a ms timestamp. */
 void cli_age(long long ms, char *out, size_t n);
 /* Sends an exec-like request (exec, or run with its "exec" part) to path and attaches to the

@@ -182,33 +182,6 @@ static const struct option all_opts[] = {
 	{"blocked", no_argument, NULL, 'B'},	   {"help", no_argument, NULL, 'h'},
 	{0}};
 
-static const char *opt_name(int letter)
-{
-	for (size_t i = 0; all_opts[i].name; i++)
-		if (all_opts[i].val == letter)
-			return all_opts[i].name;
-	return "?";
-}
-
-/* Arguments travel as JSON strings, which must be UTF-8: refuse others here, so that no value
- * (a --method narrowing a rule, say) can fall out of a request on the way. */
-static int check_text(const char *what, const char *s)
-{
-	json_t *j = json_string(s);
-	sbx_err err = SBX_ERR_INIT;
-	char shown[256];
-	size_t o = 0;
-
-	if (j) {
-		json_decref(j);
-		return 0;
-	}
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof(shown); p++)
-		o += (size_t)snprintf(shown + o, sizeof(shown) - o, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
-	sbx_err_set(&err, SBX_E_INVALID, "%s '%s' is not valid UTF-8 text", what, shown);
-	return cli_fail(&err);
-}
-
 /* Parses the options of a subcommand; `accepted` lists the letters of all_opts it takes.
  * Returns 0, -1 after printing help, or an exit code. */
 static int parse_opts(int argc, char **argv, const char *accepted, struct popts *o)
@@ -226,8 +199,8 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct popts 
 		if (c == '?' || c == ':')
 			return usage_err("invalid option for `sbx policy %s`", argv[0]);
 		if (!strchr(accepted, c))
-			return usage_err("`sbx policy %s` does not take --%s", argv[0], opt_name(c));
-		if (optarg && (r = check_text(opt_name(c), optarg)) != 0)
+			return usage_err("`sbx policy %s` does not take --%s", argv[0], cli_opt_name(all_opts, c));
+		if (optarg && (r = cli_check_text(cli_opt_name(all_opts, c), optarg)) != 0)
 			return r;
 		switch (c) {
 		case 'M': o->method = optarg; break;
@@ -251,7 +224,7 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct popts 
 		}
 	}
 	for (int i = optind; i < argc; i++) {
-		if ((r = check_text("argument", argv[i])) != 0)
+		if ((r = cli_check_text("argument", argv[i])) != 0)
 			return r;
 		json_array_append_new(o->args, json_string(argv[i]));
 	}

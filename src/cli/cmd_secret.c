@@ -132,14 +132,6 @@ static const struct option all_opts[] = {
 	{"json", no_argument, NULL, 'J'},	   {"help", no_argument, NULL, 'h'},
 	{0}};
 
-static const char *opt_name(int letter)
-{
-	for (size_t i = 0; all_opts[i].name; i++)
-		if (all_opts[i].val == letter)
-			return all_opts[i].name;
-	return "?";
-}
-
 static void wipe_free(char *s)
 {
 	if (s) {
@@ -155,22 +147,6 @@ static void sopts_free(struct sopts *o)
 	json_decref(o->hosts);
 	json_decref(o->args);
 	o->hosts = o->args = NULL;
-}
-
-/* Arguments travel as JSON strings, which must be UTF-8. */
-static int check_text(const char *what, const char *s)
-{
-	json_t *j = json_string(s);
-	char shown[256];
-	size_t o = 0;
-
-	if (j) {
-		json_decref(j);
-		return 0;
-	}
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof(shown); p++)
-		o += (size_t)snprintf(shown + o, sizeof(shown) - o, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
-	return invalid("%s '%s' is not valid UTF-8 text", what, shown);
 }
 
 /* Parses a subcommand's options; `accepted` lists the letters of all_opts it takes. Returns 0,
@@ -201,8 +177,8 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct sopts 
 				return oom();
 		}
 		if (!strchr(accepted, c))
-			return usage_err("`sbx secret %s` does not take --%s", argv[0], opt_name(c));
-		if (optarg && c != 't' && (r = check_text(opt_name(c), optarg)) != 0)
+			return usage_err("`sbx secret %s` does not take --%s", argv[0], cli_opt_name(all_opts, c));
+		if (optarg && c != 't' && (r = cli_check_text(cli_opt_name(all_opts, c), optarg)) != 0)
 			return r;
 		switch (c) {
 		case 'g': o->global = true; break;
@@ -216,7 +192,7 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct sopts 
 		}
 	}
 	for (int i = optind; i < argc; i++) {
-		if ((r = check_text("argument", argv[i])) != 0)
+		if ((r = cli_check_text("argument", argv[i])) != 0)
 			return r;
 		json_array_append_new(o->args, json_string(argv[i]));
 	}
@@ -473,7 +449,7 @@ static int ask_service(char *out, size_t n)
 			json_decref(res);
 			return 0;
 		}
-		if (sbx_parse_i64(a, INT64_MIN, INT64_MAX, &k) < 0 && strlen(a) < n && check_text("service", a) == 0) {
+		if (sbx_parse_i64(a, INT64_MIN, INT64_MAX, &k) < 0 && strlen(a) < n && cli_check_text("service", a) == 0) {
 			sbx_strlcpy(out, a, n); /* a name; the daemon says if it knows it */
 			json_decref(res);
 			return 0;

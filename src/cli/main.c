@@ -1,5 +1,6 @@
 /* sbx - command line for sbx sandboxes. A thin layer over the daemon's API: parse, ask, print. */
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,31 @@ void cli_print_json(json_t *v)
 		puts(s);
 		free(s);
 	}
+}
+
+const char *cli_opt_name(const struct option *opts, int letter)
+{
+	for (size_t i = 0; opts[i].name; i++)
+		if (opts[i].val == letter)
+			return opts[i].name;
+	return "?";
+}
+
+int cli_check_text(const char *what, const char *s)
+{
+	json_t *j = json_string(s);
+	sbx_err err = SBX_ERR_INIT;
+	char shown[256];
+	size_t o = 0;
+
+	if (j) {
+		json_decref(j);
+		return 0;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof(shown); p++)
+		o += (size_t)snprintf(shown + o, sizeof(shown) - o, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
+	sbx_err_set(&err, SBX_E_INVALID, "%s '%s' is not valid UTF-8 text", what, shown);
+	return cli_fail(&err);
 }
 
 int cli_env_entry(json_t *arr, const char *kv, sbx_err *err)
