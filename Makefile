@@ -25,7 +25,7 @@ CFLAGS_ALL  := $(CSTD) $(WARN) $(OPT) $(HARDEN) $(CPPFLAGS_ALL) $(CFLAGS)
 CFLAGS_STATIC := $(CSTD) $(WARN) $(OPT) -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(CPPFLAGS_ALL) $(CFLAGS)
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANFLAGS) $(LDFLAGS)
 
-PKGS    := jansson sqlite3 libseccomp openssl libnftnl libmnl
+PKGS    := jansson sqlite3 libseccomp openssl libnftnl libmnl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

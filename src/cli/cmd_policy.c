@@ -3,7 +3,8 @@
  * Everything is decided by the daemon (parsing resources and destinations included), so this
  * file only turns arguments into requests and answers into text. Exit codes are the usual ones
  * (64 usage, 65 invalid value, 67 nothing matched, 75 daemon), except `check`, whose exit code
- * is the verdict: 0 allowed, 1 blocked, 2 held for review. */
+ * is the verdict: 0 allowed, 1 blocked, 2 held for review. The review queue itself (held
+ * requests, approvers) is `sbx review` and `sbx approver` (cmd_review.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -25,16 +26,20 @@ static const char policy_usage[] =
 	"sbx policy init allow-all|balanced|deny-all\n"
 	"       sbx policy allow network RESOURCES [--method M] [--path GLOB] [--sandbox NAME]\n"
 	"       sbx policy deny network RESOURCES [--method M] [--path GLOB] [--sandbox NAME]\n"
+	"       sbx policy review network RESOURCES [--method M] [--path GLOB] [--approvals 1|2]\n"
+	"                                 [--timeout DURATION] [--sandbox NAME]\n"
 	"       sbx policy ls [--sandbox NAME] [--json]\n"
 	"       sbx policy rm network RESOURCES [--method M] [--path GLOB] [--sandbox NAME] | rm --id N\n"
 	"       sbx policy check network TARGET [--method M] [--path P] [--sandbox NAME] [--json]\n"
 	"       sbx policy reset [--sandbox NAME] [-y]\n"
-	"       sbx policy log [SANDBOX] [--raw] [--json] [--limit N] [--follow] [--host HOST] [--blocked]";
+	"       sbx policy log [SANDBOX] [--raw] [--json] [--limit N] [--follow] [--host HOST] [--blocked]\n"
+	"       sbx policy classifier on NAME [--approvals 1|2] [--timeout DURATION] | off NAME | ls [--json]";
 
 static const char policy_help[] =
 	"\n"
 	"Every connection a sandbox makes goes through sbx's proxy, which applies these rules. Anything\n"
-	"no rule allows is blocked, and deny wins over allow whatever the order or specificity.\n"
+	"no rule allows is blocked; deny wins over review, and review over allow, whatever the order or\n"
+	"specificity.\n"
 	"\n"
 	"RESOURCES is a comma-separated list (or several arguments) of:\n"
 	"  example.com        that host, any port       host:port      that port only\n"
@@ -45,7 +50,13 @@ static const char policy_help[] =
 	"Host services are reachable as host.sbx.internal:PORT, and only with a rule naming it.\n"
 	"\n"
 	"  init     replace the global rules with a preset (rules for single sandboxes stay)\n"
-	"  ls       list the rules (all of them, or those that apply to --sandbox NAME)\n"
+	"  review   hold matching requests until someone decides (`sbx review ls`, `sbx review approve\n"
+	"           ID`, `sbx review deny ID`); the agent just sees a slow answer. --approvals 2: two\n"
+	"           different people must approve (see `sbx approver`). --timeout: how long a request\n"
+	"           waits before it is denied (default 10m, at most 24h): seconds (90) or 90s, 5m, 2h,\n"
+	"           1h30m.\n"
+	"  ls       list the rules (all of them, or those that apply to --sandbox NAME), and the built-in\n"
+	"           classifiers; --json: {\"preset\", \"rules\", \"classifiers\"}\n"
 	"  rm       remove the rules for RESOURCES (global, or --sandbox NAME's), or one rule by id\n"
 	"  check    would TARGET be reachable? TARGET is host, host:port, an address, [IPv6]:port or a URL\n"
 	"           (https://host/path: the scheme gives the port, the path and --method are checked too);\n"
@@ -56,7 +67,11 @@ static const char policy_help[] =
 	"  log      what sandboxes tried: blocked and allowed requests per host, with the rule that\n"
 	"           decided; --raw: one line per connection, oldest first (the last 100, or --limit N);\n"
 	"           --follow: the last 10, then new ones as they come, until Ctrl-C (with --json: one\n"
-	"           JSON object per line); --host and --blocked filter.\n";
+	"           JSON object per line); --host and --blocked filter.\n"
+	"  classifier\n"
+	"           the built-in classifiers hold the destructive requests of well-known APIs for review\n"
+	"           (HTTP DELETE, AWS Delete*/Terminate*/..., force pushes) wherever a rule allows them;\n"
+	"           `on NAME` (with its --approvals and --timeout) or `off NAME` for each, `ls` to see them.\n";
 
 static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_err(const char *fmt, ...)
@@ -68,83 +83,6 @@ static int usage_err(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return cli_usage(policy_usage, "%s", msg);
-}
-
-/* Text from the daemon goes to a terminal: nothing in it may steer the terminal. (The daemon
- * already escapes what a sandbox controls; this is the second line.) */
-static const char *clean(const char *s, char *buf, size_t n)
-{
-	size_t o = 0;
-
-	if (!s)
-		s = "";
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < n; p++) {
-		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { /* a C1 control in UTF-8 */
-			buf[o++] = '?';
-			p++;
-		} else {
-			buf[o++] = (*p < 0x20 || *p == 0x7f) ? '?' : (char)*p;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
-/* ---- tables ---- */
-
-#define TABLE_MAX_WIDTH 60
-
-/* Prints a header and rows (arrays of strings) in aligned columns; long cells are cut. */
-static void table_print(const char *const *head, size_t ncols, json_t *rows)
-{
-	size_t w[16] = {0}, i;
-	json_t *row;
-
-	if (ncols > SBX_ARRAY_LEN(w))
-		ncols = SBX_ARRAY_LEN(w);
-	for (size_t c = 0; c < ncols; c++)
-		w[c] = strlen(head[c]);
-	json_array_foreach(rows, i, row)
-	{
-		for (size_t c = 0; c < ncols; c++) {
-			const char *s = json_string_value(json_array_get(row, c));
-			size_t l = s ? strlen(s) : 0;
-			if (l > w[c])
-				w[c] = l > TABLE_MAX_WIDTH ? TABLE_MAX_WIDTH : l;
-		}
-	}
-	for (size_t c = 0; c < ncols; c++)
-		printf("%-*s%s", c + 1 < ncols ? (int)w[c] : 0, head[c], c + 1 < ncols ? "  " : "\n");
-	json_array_foreach(rows, i, row)
-	{
-		for (size_t c = 0; c < ncols; c++) {
-			char buf[TABLE_MAX_WIDTH * 4 + 8];
-			const char *s = json_string_value(json_array_get(row, c));
-			clean(s, buf, sizeof(buf));
-			if (c + 1 < ncols && strlen(buf) > w[c])
-				memcpy(buf + w[c] - 3, "...", 4);
-			printf("%-*s%s", c + 1 < ncols ? (int)w[c] : 0, buf, c + 1 < ncols ? "  " : "\n");
-		}
-	}
-}
-
-static json_t *row_add(json_t *rows)
-{
-	json_t *r = json_array();
-	json_array_append_new(rows, r);
-	return r;
-}
-
-static void cell(json_t *row, const char *s)
-{
-	char buf[1024];
-	json_array_append_new(row, json_string(clean(s, buf, sizeof(buf))));
 }
 
 static void ago(long long ms, char *out, size_t n)
@@ -163,78 +101,125 @@ static void ago(long long ms, char *out, size_t n)
 		snprintf(out, n, "%lldd ago", d / 86400);
 }
 
-/* ---- options shared by allow / deny / rm / check ---- */
+/* ---- options shared by the subcommands ---- */
 
 struct popts {
 	const char *method, *path, *sandbox, *limit, *host;
 	int64_t id;
+	int64_t approvals, timeout_ms; /* review rules and classifiers; 0 when not given */
 	bool json, yes, raw, follow, blocked;
 	json_t *args; /* positionals after the subcommand */
 };
 
 /* Every option of the subcommands; each subcommand says which letters it accepts. */
 static const struct option all_opts[] = {
-	{"method", required_argument, NULL, 'M'}, {"path", required_argument, NULL, 'P'},
-	{"sandbox", required_argument, NULL, 'S'}, {"id", required_argument, NULL, 'I'},
-	{"json", no_argument, NULL, 'J'},	   {"yes", no_argument, NULL, 'y'},
-	{"raw", no_argument, NULL, 'R'},	   {"follow", no_argument, NULL, 'f'},
-	{"limit", required_argument, NULL, 'n'},  {"host", required_argument, NULL, 'H'},
-	{"blocked", no_argument, NULL, 'B'},	   {"help", no_argument, NULL, 'h'},
+	{"method", required_argument, NULL, 'M'},    {"path", required_argument, NULL, 'P'},
+	{"sandbox", required_argument, NULL, 'S'},   {"id", required_argument, NULL, 'I'},
+	{"json", no_argument, NULL, 'J'},	      {"yes", no_argument, NULL, 'y'},
+	{"raw", no_argument, NULL, 'R'},	      {"follow", no_argument, NULL, 'f'},
+	{"limit", required_argument, NULL, 'n'},     {"host", required_argument, NULL, 'H'},
+	{"blocked", no_argument, NULL, 'B'},	      {"approvals", required_argument, NULL, 'A'},
+	{"timeout", required_argument, NULL, 'T'},   {"help", no_argument, NULL, 'h'},
 	{0}};
 
+static const struct cli_group policy_group = {"policy", policy_usage, policy_help, all_opts, "yfn:h"};
+
+static int invalid(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int invalid(const char *fmt, ...)
+{
+	sbx_err err = SBX_ERR_INIT;
+	va_list ap;
+
+	err.code = SBX_E_INVALID;
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	return cli_fail(&err);
+}
+
+#define TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* the daemon's limit for review timeouts */
+#define TIMEOUT_FORMS "seconds (90) or a duration such as 90s, 5m, 2h or 1h30m"
+
+/* --timeout: "90" (seconds), or hours, minutes and seconds in that order, each at most once:
+ * "90s", "5m", "2h", "1h30m", "1h0m30s". From 1 s to 24 h. 0, or an exit code. */
+static int parse_timeout(const char *s, int64_t *ms)
+{
+	static const struct {
+		char unit;
+		int64_t ms;
+	} units[] = {{'h', 3600 * 1000}, {'m', 60 * 1000}, {'s', 1000}};
+	char shown[64];
+	const char *p = s;
+	int64_t total = 0;
+	size_t next = 0; /* the first unit still allowed */
+
+	cli_clean(s, shown, sizeof(shown));
+	if (*p == '-')
+		return invalid("--timeout '%s' is negative: use " TIMEOUT_FORMS, shown);
+	if (!*p)
+		return invalid("--timeout needs a value: " TIMEOUT_FORMS);
+	while (*p) {
+		int64_t v = 0;
+		size_t digits = 0;
+		for (; *p >= '0' && *p <= '9'; p++, digits++)
+			if (v <= TIMEOUT_MAX_MS) /* beyond that it is too long anyway: no overflow */
+				v = v * 10 + (*p - '0');
+		if (digits == 0)
+			return invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
+		if (!*p && p - digits == s) { /* a bare number: seconds */
+			total = v * 1000;
+			break;
+		}
+		size_t u = next;
+		while (u < SBX_ARRAY_LEN(units) && units[u].unit != *p)
+			u++;
+		if (u == SBX_ARRAY_LEN(units))
+			return invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
+		total += v * units[u].ms; /* v < 10 * TIMEOUT_MAX_MS: at most ~1e17 in all, inside int64 */
+		next = u + 1;
+		p++;
+	}
+	if (total == 0)
+		return invalid("--timeout '%s' is no time at all: use " TIMEOUT_FORMS " (at most 24h)", shown);
+	if (total > TIMEOUT_MAX_MS)
+		return invalid("--timeout '%s' is longer than 24h, the longest a request can be held: use " TIMEOUT_FORMS,
+			       shown);
+	*ms = total;
+	return 0;
+}
+
 /* Parses the options of a subcommand; `accepted` lists the letters of all_opts it takes.
- * Returns 0, -1 after printing help, or an exit code. */
+ * Returns 0, -1 after printing help, or an exit code; o->args is the caller's to free. */
 static int parse_opts(int argc, char **argv, const char *accepted, struct popts *o)
 {
-	int c, r;
+	struct cli_opts co;
+	int r = cli_parse_opts(&policy_group, argc, argv, accepted, &co);
 
 	memset(o, 0, sizeof(*o));
-	o->args = json_array();
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "yfn:h", all_opts, NULL)) != -1) {
-		if (c == 'h') {
-			printf("usage: %s\n%s", policy_usage, policy_help);
-			return -1;
-		}
-		if (c == '?' || c == ':')
-			return usage_err("invalid option for `sbx policy %s`", argv[0]);
-		if (!strchr(accepted, c))
-			return usage_err("`sbx policy %s` does not take --%s", argv[0], cli_opt_name(all_opts, c));
-		if (optarg && (r = cli_check_text(cli_opt_name(all_opts, c), optarg)) != 0)
-			return r;
-		switch (c) {
-		case 'M': o->method = optarg; break;
-		case 'P': o->path = optarg; break;
-		case 'S': o->sandbox = optarg; break;
-		case 'I':
-			if (sbx_parse_i64(optarg, 1, INT64_MAX, &o->id) < 0) {
-				sbx_err err = SBX_ERR_INIT;
-				sbx_err_set(&err, SBX_E_INVALID, "invalid rule id '%s': use an ID from `sbx policy ls`", optarg);
-				return cli_fail(&err);
-			}
-			break;
-		case 'J': o->json = true; break;
-		case 'y': o->yes = true; break;
-		case 'R': o->raw = true; break;
-		case 'f': o->follow = true; break;
-		case 'n': o->limit = optarg; break;
-		case 'H': o->host = optarg; break;
-		case 'B': o->blocked = true; break;
-		default: return usage_err("invalid option");
-		}
-	}
-	for (int i = optind; i < argc; i++) {
-		if ((r = cli_check_text("argument", argv[i])) != 0)
-			return r;
-		json_array_append_new(o->args, json_string(argv[i]));
-	}
-	if (o->sandbox && !sbx_name_valid(o->sandbox)) {
-		sbx_err err = SBX_ERR_INIT;
-		sbx_err_set(&err, SBX_E_INVALID,
-			    "invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', starting with a letter or "
-			    "digit", o->sandbox);
-		return cli_fail(&err);
-	}
+	o->args = co.args;
+	if (r)
+		return r;
+	o->method = co.val['M'];
+	o->path = co.val['P'];
+	o->sandbox = co.val['S'];
+	o->limit = co.val['n'];
+	o->host = co.val['H'];
+	o->json = co.val['J'] != NULL;
+	o->yes = co.val['y'] != NULL;
+	o->raw = co.val['R'] != NULL;
+	o->follow = co.val['f'] != NULL;
+	o->blocked = co.val['B'] != NULL;
+	char shown[64];
+	if (co.val['I'] && sbx_parse_i64(co.val['I'], 1, INT64_MAX, &o->id) < 0)
+		return invalid("invalid rule id '%s': use an ID from `sbx policy ls`",
+			       cli_clean(co.val['I'], shown, sizeof(shown)));
+	if (co.val['A'] && sbx_parse_i64(co.val['A'], 1, 2, &o->approvals) < 0)
+		return invalid("--approvals takes 1 or 2 (with 2, two different people must approve), not '%s'",
+			       cli_clean(co.val['A'], shown, sizeof(shown)));
+	if (co.val['T'] && (r = parse_timeout(co.val['T'], &o->timeout_ms)) != 0)
+		return r;
+	if (o->sandbox)
+		return cli_check_sandbox(o->sandbox);
 	return 0;
 }
 
@@ -277,7 +262,7 @@ static void describe_list(json_t *rules, char *out, size_t n)
 	json_array_foreach(rules, i, r)
 	{
 		char buf[400];
-		int w = snprintf(out + o, n - o, "%s%s", i ? ", " : "", clean(jstr(r, "resource"), buf, sizeof(buf)));
+		int w = snprintf(out + o, n - o, "%s%s", i ? ", " : "", cli_clean(cli_jstr(r, "resource"), buf, sizeof(buf)));
 		if (w < 0 || (size_t)w >= n - o) {
 			if (n > 4)
 				memcpy(out + n - 4, "...", 4);
@@ -291,11 +276,11 @@ static void describe_list(json_t *rules, char *out, size_t n)
 static void rule_scope(json_t *rule, char *out, size_t n)
 {
 	char m[64], p[600], sb[128];
-	bool http = *jstr(rule, "method") || *jstr(rule, "path");
+	bool http = *cli_jstr(rule, "method") || *cli_jstr(rule, "path");
 
-	clean(jstr(rule, "method"), m, sizeof(m));
-	clean(jstr(rule, "path"), p, sizeof(p));
-	clean(jstr(rule, "sandbox"), sb, sizeof(sb));
+	cli_clean(cli_jstr(rule, "method"), m, sizeof(m));
+	cli_clean(cli_jstr(rule, "path"), p, sizeof(p));
+	cli_clean(cli_jstr(rule, "sandbox"), sb, sizeof(sb));
 	snprintf(out, n, "%s%s%s%s%s%s%s", http ? " (" : "", m, m[0] && p[0] ? " " : "", p, http ? ")" : "",
 		 sb[0] ? " for sandbox " : "", sb);
 }
@@ -383,7 +368,7 @@ int cli_policy_first_use(void)
 			fprintf(stderr,
 				"Network policy: %s (%lld rules). Change it any time with `sbx policy init`, "
 				"`sbx policy allow network ...` or `sbx policy deny network ...`.\n",
-				jstr(res, "preset"), (long long)json_integer_value(json_object_get(res, "rules")));
+				cli_jstr(res, "preset"), (long long)json_integer_value(json_object_get(res, "rules")));
 	}
 	if (!res)
 		goto failed;
@@ -420,7 +405,7 @@ static int p_init(int argc, char **argv)
 		return cli_fail(&err);
 	long long replaced = (long long)json_integer_value(json_object_get(res, "replaced_user_rules"));
 	long long kept = (long long)json_integer_value(json_object_get(res, "sandbox_rules"));
-	printf("Network policy: %s (%lld rules)\n", jstr(res, "preset"),
+	printf("Network policy: %s (%lld rules)\n", cli_jstr(res, "preset"),
 	       (long long)json_integer_value(json_object_get(res, "rules")));
 	if (replaced)
 		printf("Replaced %lld global rule%s you had added; add them again with `sbx policy allow|deny network ...`\n",
@@ -431,13 +416,27 @@ static int p_init(int argc, char **argv)
 	return 0;
 }
 
-/* ---- allow / deny ---- */
+/* ---- allow / deny / review ---- */
+
+/* "2 approvals, timeout 1h30m" for a review rule or a classifier as the daemon shows it. */
+static void review_terms(json_t *o, char *out, size_t n)
+{
+	long long approvals = (long long)json_integer_value(json_object_get(o, "approvals"));
+	long long timeout = (long long)json_integer_value(json_object_get(o, "timeout_ms"));
+	char t[32];
+
+	if (timeout > 0)
+		cli_duration((unsigned long long)timeout, t, sizeof(t));
+	snprintf(out, n, "%lld approval%s, %s%s", approvals > 0 ? approvals : 1, approvals > 1 ? "s" : "",
+		 timeout > 0 ? "timeout " : "default timeout", timeout > 0 ? t : "");
+}
 
 static int p_add(int argc, char **argv, const char *kind)
 {
 	struct popts o;
 	sbx_err err = SBX_ERR_INIT;
-	int code = 0, r = parse_opts(argc, argv, "MPS", &o);
+	bool allow = strcmp(kind, "allow") == 0, review = strcmp(kind, "review") == 0;
+	int code = 0, r = parse_opts(argc, argv, review ? "MPSAT" : "MPS", &o);
 	char *list;
 
 	if (r) {
@@ -457,23 +456,48 @@ static int p_add(int argc, char **argv, const char *kind)
 		json_object_set_new(body, "path", json_string(o.path));
 	if (o.sandbox)
 		json_object_set_new(body, "sandbox", json_string(o.sandbox));
+	if (o.approvals)
+		json_object_set_new(body, "approvals", json_integer(o.approvals));
+	if (o.timeout_ms)
+		json_object_set_new(body, "timeout_ms", json_integer(o.timeout_ms));
 	json_t *res = sbx_api("POST", "/v1/policy/rules", body, &err);
 	json_decref(body);
 	if (!res)
 		return cli_fail(&err);
 
-	bool allow = strcmp(kind, "allow") == 0;
-	char names[2048], scope[700];
+	char names[2048], scope[700], terms[96];
 	json_t *added = json_object_get(res, "added"), *existing = json_object_get(res, "existing"), *v;
+	json_t *first = json_array_size(added) ? json_array_get(added, 0) : json_array_get(existing, 0);
 	size_t i;
-	rule_scope(json_array_size(added) ? json_array_get(added, 0) : json_array_get(existing, 0), scope, sizeof(scope));
+	rule_scope(first, scope, sizeof(scope));
+	review_terms(first, terms, sizeof(terms));
 	if (json_array_size(added)) {
 		describe_list(added, names, sizeof(names));
-		printf("%s network access to %s%s\n", allow ? "Allowed" : "Denied", names, scope);
+		if (review)
+			printf("Requests to %s%s are held for review (%s)\n", names, scope, terms);
+		else
+			printf("%s network access to %s%s\n", allow ? "Allowed" : "Denied", names, scope);
 	}
 	if (json_array_size(existing)) {
 		describe_list(existing, names, sizeof(names));
-		printf("Already %s: %s%s\n", allow ? "allowed" : "denied", names, scope);
+		printf("Already %s: %s%s\n", allow ? "allowed" : review ? "held for review" : "denied", names, scope);
+	}
+	/* An existing review rule keeps its settings: say so when they are not the ones asked for. */
+	json_array_foreach(existing, i, v)
+	{
+		if (!review)
+			break;
+		json_int_t a = json_integer_value(json_object_get(v, "approvals"));
+		json_int_t t = json_integer_value(json_object_get(v, "timeout_ms"));
+		if ((o.approvals && a != o.approvals) || (o.timeout_ms && t != o.timeout_ms)) {
+			char res_name[400];
+			review_terms(v, terms, sizeof(terms));
+			fprintf(stderr,
+				"sbx: note: the review rule for %s keeps its settings (%s); to change them, remove it with "
+				"`sbx policy rm --id %lld` and add it again\n",
+				cli_clean(cli_jstr(v, "resource"), res_name, sizeof(res_name)), terms,
+				(long long)json_integer_value(json_object_get(v, "id")));
+		}
 	}
 	json_array_foreach(json_object_get(res, "overridden_by"), i, v)
 	{
@@ -481,7 +505,7 @@ static int p_add(int argc, char **argv, const char *kind)
 		fprintf(stderr,
 			"sbx: note: %s (rule %lld) also matches and wins over this rule; remove it with `sbx policy rm --id "
 			"%lld`\n",
-			clean(jstr(v, "description"), d, sizeof(d)), (long long)json_integer_value(json_object_get(v, "id")),
+			cli_clean(cli_jstr(v, "description"), d, sizeof(d)), (long long)json_integer_value(json_object_get(v, "id")),
 			(long long)json_integer_value(json_object_get(v, "id")));
 	}
 	if (json_is_false(json_object_get(res, "sandbox_exists")))
@@ -492,6 +516,63 @@ static int p_add(int argc, char **argv, const char *kind)
 }
 
 /* ---- ls ---- */
+
+static void print_rules(json_t *rules)
+{
+	static const char *const head[] = {"ID", "KIND", "RESOURCE", "METHOD", "PATH", "SANDBOX", "SOURCE", "NOTE"};
+	json_t *rows = json_array(), *v;
+	bool notes = false;
+	size_t i;
+
+	json_array_foreach(rules, i, v)
+	{
+		char id[32], note[160] = "";
+		json_t *row = cli_row(rows);
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(v, "id")));
+		if (strcmp(cli_jstr(v, "kind"), "review") == 0)
+			review_terms(v, note, sizeof(note));
+		else if (*cli_jstr(v, "action")) /* added by `sbx review approve --always` */
+			snprintf(note, sizeof(note), "only %s", cli_jstr(v, "action"));
+		notes |= note[0] != '\0';
+		cli_cell(row, id);
+		cli_cell(row, cli_jstr(v, "kind"));
+		cli_cell(row, cli_jstr(v, "resource"));
+		cli_cell(row, *cli_jstr(v, "method") ? cli_jstr(v, "method") : "*");
+		cli_cell(row, *cli_jstr(v, "path") ? cli_jstr(v, "path") : "*");
+		cli_cell(row, *cli_jstr(v, "sandbox") ? cli_jstr(v, "sandbox") : "(global)");
+		cli_cell(row, cli_jstr(v, "source"));
+		cli_cell(row, note);
+	}
+	/* The NOTE column only when a rule has one: most policies have no review rule. */
+	cli_table_print(head, SBX_ARRAY_LEN(head) - !notes, rows, NULL);
+	json_decref(rows);
+}
+
+static void print_classifiers(json_t *list)
+{
+	static const char *const head[] = {"NAME", "STATE", "APPROVALS", "TIMEOUT", "WHAT IT HOLDS"};
+	json_t *rows = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+	{
+		char approvals[32], timeout[32];
+		long long t = (long long)json_integer_value(json_object_get(v, "timeout_ms"));
+		json_t *row = cli_row(rows);
+		snprintf(approvals, sizeof(approvals), "%lld", (long long)json_integer_value(json_object_get(v, "approvals")));
+		if (t > 0)
+			cli_duration((unsigned long long)t, timeout, sizeof(timeout));
+		else
+			snprintf(timeout, sizeof(timeout), "default");
+		cli_cell(row, cli_jstr(v, "name"));
+		cli_cell(row, json_is_true(json_object_get(v, "enabled")) ? "on" : "off");
+		cli_cell(row, approvals);
+		cli_cell(row, timeout);
+		cli_cell(row, cli_jstr(v, "summary"));
+	}
+	cli_table_print(head, SBX_ARRAY_LEN(head), rows, NULL);
+	json_decref(rows);
+}
 
 static int p_ls(int argc, char **argv)
 {
@@ -518,41 +599,37 @@ static int p_ls(int argc, char **argv)
 		return cli_fail(&err);
 	json_t *rules = json_object_get(res, "rules"), *v;
 	size_t i, mine = 0;
+	if (!json_is_array(json_object_get(res, "classifiers"))) {
+		/* A daemon that lists them apart (or none: an older one, and nothing is shown). */
+		sbx_err ignored = SBX_ERR_INIT;
+		json_t *cls = sbx_api("GET", "/v1/policy/classifiers", NULL, &ignored);
+		if (json_is_array(json_object_get(cls, "classifiers")))
+			json_object_set(res, "classifiers", json_object_get(cls, "classifiers"));
+		json_decref(cls);
+	}
+	json_t *classifiers = json_object_get(res, "classifiers");
 	if (o.json) {
-		cli_print_json(rules);
+		cli_print_json(res); /* {"preset", "rules", "classifiers"} */
 		json_decref(res);
 		return 0;
 	}
-	json_array_foreach(rules, i, v) mine += strcmp(jstr(v, "source"), "user") == 0;
+	json_array_foreach(rules, i, v) mine += strcmp(cli_jstr(v, "source"), "user") == 0;
 	if (json_is_null(json_object_get(res, "preset")))
 		printf("Network policy: not chosen yet (the first `sbx run` or `sbx create` asks; or run `sbx policy init "
 		       "balanced`)\n");
 	else
-		printf("Network policy: %s preset, %zu rule%s (%zu added by you)%s%s\n", jstr(res, "preset"),
+		printf("Network policy: %s preset, %zu rule%s (%zu added by you)%s%s\n", cli_jstr(res, "preset"),
 		       json_array_size(rules), json_array_size(rules) == 1 ? "" : "s", mine,
 		       o.sandbox ? ", as they apply to sandbox " : "", o.sandbox ? o.sandbox : "");
-	if (json_array_size(rules) == 0) {
+	if (json_array_size(rules) == 0)
 		printf("No rules: every connection is blocked.\n");
-		json_decref(res);
-		return 0;
+	else
+		print_rules(rules);
+	if (json_array_size(classifiers)) {
+		printf("\nBuilt-in classifiers (they hold destructive requests for review; change with `sbx policy "
+		       "classifier on|off NAME`)\n");
+		print_classifiers(classifiers);
 	}
-	static const char *const head[] = {"ID", "KIND", "RESOURCE", "METHOD", "PATH", "SANDBOX", "SOURCE"};
-	json_t *rows = json_array();
-	json_array_foreach(rules, i, v)
-	{
-		char id[32];
-		json_t *row = row_add(rows);
-		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(v, "id")));
-		cell(row, id);
-		cell(row, jstr(v, "kind"));
-		cell(row, jstr(v, "resource"));
-		cell(row, *jstr(v, "method") ? jstr(v, "method") : "*");
-		cell(row, *jstr(v, "path") ? jstr(v, "path") : "*");
-		cell(row, *jstr(v, "sandbox") ? jstr(v, "sandbox") : "(global)");
-		cell(row, jstr(v, "source"));
-	}
-	table_print(head, SBX_ARRAY_LEN(head), rows);
-	json_decref(rows);
 	json_decref(res);
 	return 0;
 }
@@ -568,7 +645,7 @@ static void print_removed(json_t *removed)
 	{
 		char d[600];
 		printf("Removed rule %lld: %s\n", (long long)json_integer_value(json_object_get(v, "id")),
-		       clean(jstr(v, "description"), d, sizeof(d)));
+		       cli_clean(cli_jstr(v, "description"), d, sizeof(d)));
 	}
 }
 
@@ -619,7 +696,7 @@ static int p_rm(int argc, char **argv)
 	{
 		char b[400];
 		fprintf(stderr, "sbx: error: no %srule matches %s%s%s: see `sbx policy ls`\n", o.sandbox ? "" : "global ",
-			clean(json_string_value(v), b, sizeof(b)), o.sandbox ? " in sandbox " : "", o.sandbox ? o.sandbox : "");
+			cli_clean(json_string_value(v), b, sizeof(b)), o.sandbox ? " in sandbox " : "", o.sandbox ? o.sandbox : "");
 		code = sbx_errc_exit_code(SBX_E_NOTFOUND);
 	}
 	json_decref(res);
@@ -660,7 +737,7 @@ static int p_check(int argc, char **argv)
 	if (!res)
 		return cli_fail(&err);
 
-	const char *verdict = jstr(res, "decision");
+	const char *verdict = cli_jstr(res, "decision");
 	int code = strcmp(verdict, "allowed") == 0 ? 0 : strcmp(verdict, "review") == 0 ? 2 : 1;
 	if (o.json) {
 		cli_print_json(res);
@@ -669,12 +746,12 @@ static int p_check(int argc, char **argv)
 	}
 	json_t *rule = json_object_get(res, "rule");
 	char what[1400], desc[600], reason[400];
-	bool request = strcmp(jstr(res, "level"), "request") == 0;
-	snprintf(what, sizeof(what), "%s%s%s%s%s", request ? jstr(res, "method") : "", request ? " " : "",
-		 jstr(res, "target"), request ? " " : "", request ? jstr(res, "path") : "");
-	clean(what, what, sizeof(what));
-	clean(jstr(rule, "description"), desc, sizeof(desc));
-	clean(jstr(res, "reason"), reason, sizeof(reason));
+	bool request = strcmp(cli_jstr(res, "level"), "request") == 0;
+	snprintf(what, sizeof(what), "%s%s%s%s%s", request ? cli_jstr(res, "method") : "", request ? " " : "",
+		 cli_jstr(res, "target"), request ? " " : "", request ? cli_jstr(res, "path") : "");
+	cli_clean(what, what, sizeof(what));
+	cli_clean(cli_jstr(rule, "description"), desc, sizeof(desc));
+	cli_clean(cli_jstr(res, "reason"), reason, sizeof(reason));
 	if (code == 0) {
 		if (json_is_object(rule))
 			printf("allowed by rule: %s\n", desc);
@@ -685,10 +762,10 @@ static int p_check(int argc, char **argv)
 			       "a URL or --method/--path)\n");
 	} else if (code == 2) {
 		printf("held for review by rule: %s\n", desc);
-	} else if (json_is_object(rule) && strcmp(jstr(rule, "kind"), "deny") == 0) {
-		printf("blocked by rule: %s; remove it with: %s\n", desc, jstr(res, "fix"));
+	} else if (json_is_object(rule) && strcmp(cli_jstr(rule, "kind"), "deny") == 0) {
+		printf("blocked by rule: %s; remove it with: %s\n", desc, cli_jstr(res, "fix"));
 	} else {
-		printf("blocked: no rule allows %s; allow it with: %s\n", what, jstr(res, "fix"));
+		printf("blocked: no rule allows %s; allow it with: %s\n", what, cli_jstr(res, "fix"));
 	}
 	if (!json_is_true(json_object_get(res, "initialised")))
 		fprintf(stderr, "sbx: note: the network policy has not been chosen yet, so nothing is allowed; the first "
@@ -746,7 +823,7 @@ static int p_reset(int argc, char **argv)
 		printf("Removed %lld rule%s of sandbox %s; the global rules apply to it\n", removed, removed == 1 ? "" : "s",
 		       o.sandbox);
 	else
-		printf("Network policy reset to %s (%lld rules); removed %lld rule%s you had added\n", jstr(res, "preset"),
+		printf("Network policy reset to %s (%lld rules); removed %lld rule%s you had added\n", cli_jstr(res, "preset"),
 		       (long long)json_integer_value(json_object_get(res, "rules")), removed, removed == 1 ? "" : "s");
 	json_decref(res);
 	return 0;
@@ -791,15 +868,15 @@ static void print_record(json_t *v)
 	char t[64], sb[128], host[600], path[1100], rule[700], reason[500], method[40], dec[40], via[40];
 	long long status = (long long)json_integer_value(json_object_get(v, "status"));
 
-	clean(jstr(v, "time"), t, sizeof(t));
-	clean(jstr(v, "sandbox"), sb, sizeof(sb));
-	clean(jstr(v, "host"), host, sizeof(host));
-	clean(jstr(v, "url_path"), path, sizeof(path));
-	clean(jstr(v, "rule"), rule, sizeof(rule));
-	clean(jstr(v, "reason"), reason, sizeof(reason));
-	clean(jstr(v, "method"), method, sizeof(method));
-	clean(jstr(v, "decision"), dec, sizeof(dec));
-	clean(jstr(v, "path"), via, sizeof(via));
+	cli_clean(cli_jstr(v, "time"), t, sizeof(t));
+	cli_clean(cli_jstr(v, "sandbox"), sb, sizeof(sb));
+	cli_clean(cli_jstr(v, "host"), host, sizeof(host));
+	cli_clean(cli_jstr(v, "url_path"), path, sizeof(path));
+	cli_clean(cli_jstr(v, "rule"), rule, sizeof(rule));
+	cli_clean(cli_jstr(v, "reason"), reason, sizeof(reason));
+	cli_clean(cli_jstr(v, "method"), method, sizeof(method));
+	cli_clean(cli_jstr(v, "decision"), dec, sizeof(dec));
+	cli_clean(cli_jstr(v, "path"), via, sizeof(via));
 	char where[700], st[24];
 	host_port(host, json_integer_value(json_object_get(v, "port")), where, sizeof(where));
 	if (status)
@@ -824,22 +901,22 @@ static void print_groups(json_t *groups, bool blocked)
 		if (json_is_true(json_object_get(v, "blocked")) != blocked)
 			continue;
 		char hp[320], when[32], count[32];
-		json_t *row = row_add(rows);
-		host_port(jstr(v, "host"), json_integer_value(json_object_get(v, "port")), hp, sizeof(hp));
+		json_t *row = cli_row(rows);
+		host_port(cli_jstr(v, "host"), json_integer_value(json_object_get(v, "port")), hp, sizeof(hp));
 		ago((long long)json_integer_value(json_object_get(v, "last_ts")), when, sizeof(when));
 		snprintf(count, sizeof(count), "%lld", (long long)json_integer_value(json_object_get(v, "count")));
-		cell(row, jstr(v, "sandbox"));
-		cell(row, jstr(v, "type"));
-		cell(row, hp);
-		cell(row, jstr(v, "path"));
-		cell(row, *jstr(v, "rule") ? jstr(v, "rule") : "-");
-		cell(row, *jstr(v, "reason") ? jstr(v, "reason") : "-");
-		cell(row, when);
-		cell(row, count);
+		cli_cell(row, cli_jstr(v, "sandbox"));
+		cli_cell(row, cli_jstr(v, "type"));
+		cli_cell(row, hp);
+		cli_cell(row, cli_jstr(v, "path"));
+		cli_cell(row, *cli_jstr(v, "rule") ? cli_jstr(v, "rule") : "-");
+		cli_cell(row, *cli_jstr(v, "reason") ? cli_jstr(v, "reason") : "-");
+		cli_cell(row, when);
+		cli_cell(row, count);
 	}
 	printf("%s requests\n", blocked ? "Blocked" : "Allowed");
 	if (json_array_size(rows))
-		table_print(head, SBX_ARRAY_LEN(head), rows);
+		cli_table_print(head, SBX_ARRAY_LEN(head), rows, NULL);
 	else
 		printf("  (none)\n");
 	json_decref(rows);
@@ -976,6 +1053,104 @@ static int p_log(int argc, char **argv)
 	return rc;
 }
 
+/* ---- classifier ---- */
+
+/* Classifier names go into a URL path: refuse anything else before asking. */
+static int check_classifier(const char *name)
+{
+	size_t n = strlen(name);
+	bool ok = n > 0 && n <= 64 && name[0] >= 'a' && name[0] <= 'z';
+	char shown[80];
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-';
+	if (ok)
+		return 0;
+	return invalid("unknown classifier '%s': see `sbx policy classifier ls` for the names",
+		       cli_clean(name, shown, sizeof(shown)));
+}
+
+static int p_classifier(int argc, char **argv)
+{
+	struct popts o;
+	sbx_err err = SBX_ERR_INIT;
+	int r = parse_opts(argc, argv, "ATJ", &o);
+	size_t nargs = json_array_size(o.args);
+	const char *verb = nargs ? json_string_value(json_array_get(o.args, 0)) : "";
+	bool on = strcmp(verb, "on") == 0, off = strcmp(verb, "off") == 0, ls = strcmp(verb, "ls") == 0;
+	char path[128];
+	json_t *res;
+
+	if (r) {
+		json_decref(o.args);
+		return r < 0 ? 0 : r;
+	}
+	if (!on && !off && !ls) {
+		char shown[64];
+		cli_clean(verb, shown, sizeof(shown));
+		r = nargs ? usage_err("unknown classifier command '%s': use on, off or ls", shown)
+			  : usage_err("say what to do: sbx policy classifier on|off NAME, or sbx policy classifier ls");
+		json_decref(o.args);
+		return r;
+	}
+	if ((o.approvals || o.timeout_ms) && !on) {
+		json_decref(o.args);
+		return usage_err("--approvals and --timeout go with `sbx policy classifier on NAME`");
+	}
+	if (ls) {
+		json_decref(o.args);
+		if (nargs > 1)
+			return usage_err("`sbx policy classifier ls` lists them all: give no name");
+		if (!(res = sbx_api("GET", "/v1/policy/classifiers", NULL, &err)))
+			return cli_fail(&err);
+		json_t *list = json_object_get(res, "classifiers");
+		if (o.json)
+			cli_print_json(list);
+		else if (json_array_size(list))
+			print_classifiers(list);
+		else
+			printf("This daemon has no built-in classifiers.\n");
+		json_decref(res);
+		return 0;
+	}
+	if (nargs != 2) {
+		json_decref(o.args);
+		if (nargs > 2)
+			return usage_err("name one classifier");
+		return usage_err("name the classifier: sbx policy classifier %s NAME (see `sbx policy classifier ls`)",
+				 on ? "on" : "off");
+	}
+	const char *name = json_string_value(json_array_get(o.args, 1));
+	if ((r = check_classifier(name)) != 0) {
+		json_decref(o.args);
+		return r;
+	}
+	snprintf(path, sizeof(path), "/v1/policy/classifiers/%s", name);
+	json_decref(o.args);
+	json_t *body = json_pack("{s:b}", "enabled", on);
+	if (o.approvals)
+		json_object_set_new(body, "approvals", json_integer(o.approvals));
+	if (o.timeout_ms)
+		json_object_set_new(body, "timeout_ms", json_integer(o.timeout_ms));
+	res = sbx_api("POST", path, body, &err);
+	json_decref(body);
+	if (!res)
+		return cli_fail(&err);
+	if (o.json) {
+		cli_print_json(res);
+	} else {
+		char shown[80], terms[96];
+		cli_clean(cli_jstr(res, "name"), shown, sizeof(shown));
+		review_terms(res, terms, sizeof(terms));
+		if (json_is_true(json_object_get(res, "enabled")))
+			printf("Classifier %s: on (%s)\n", shown, terms);
+		else
+			printf("Classifier %s: off; what it would hold is decided by the rules alone\n", shown);
+	}
+	json_decref(res);
+	return 0;
+}
+
 /* ---- dispatch ---- */
 
 int cmd_policy(int argc, char **argv)
@@ -995,6 +1170,10 @@ int cmd_policy(int argc, char **argv)
 		return p_add(argc, argv, "allow");
 	if (strcmp(sub, "deny") == 0)
 		return p_add(argc, argv, "deny");
+	if (strcmp(sub, "review") == 0)
+		return p_add(argc, argv, "review");
+	if (strcmp(sub, "classifier") == 0 || strcmp(sub, "classifiers") == 0)
+		return p_classifier(argc, argv);
 	if (strcmp(sub, "ls") == 0 || strcmp(sub, "list") == 0)
 		return p_ls(argc, argv);
 	if (strcmp(sub, "rm") == 0 || strcmp(sub, "remove") == 0)

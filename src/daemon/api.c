@@ -18,6 +18,7 @@
 #include "agents.h"
 #include "api_audit.h"
 #include "api_policy.h"
+#include "api_review.h"
 #include "api_secret.h"
 #include "buf.h"
 #include "cleanup.h"
@@ -529,6 +530,18 @@ static void stream_event(struct conn *c, json_t *ev)
 	flush(c);
 }
 
+void sbx_api_sandbox_event(struct sbx_daemon *d, const char *sandbox_id, json_t *ev)
+{
+	struct conn *c, *next;
+
+	(void)d;
+	for (c = conns; c; c = next) {
+		next = c->next; /* stream_event may close c */
+		if (c->fd >= 0 && c->state == C_STREAM && c->exec && c->exec->sb && strcmp(c->exec->sb->id, sandbox_id) == 0)
+			stream_event(c, json_incref(ev));
+	}
+}
+
 static void exec_exit_cb(struct sbx_exec *ex, int ws)
 {
 	struct conn *c = ex->ud;
@@ -592,6 +605,9 @@ static void exec_started_cb(struct sbx_exec *ex, const int *fds, size_t nfds, ui
 	sbx_buf_consume(&c->in, c->req_len);
 	c->req_len = 0;
 	c->state = C_STREAM;
+	/* The upgrade request said "Connection: upgrade", not keep-alive: the stream still stays
+	 * open for events (review notices) until the exit event closes it. */
+	c->close_after_write = false;
 	want(c, SBX_EV_READ);
 	if (c->in.len)
 		process(c);
@@ -959,6 +975,17 @@ static void route(struct conn *c)
 		sbx_err err = SBX_ERR_INIT;
 		int status = 200;
 		json_t *res = sbx_api_audit(c->d, m, p, c->query, c->body, &status, &err);
+		if (res)
+			respond(c, status, res);
+		else
+			respond_err(c, &err);
+		return;
+	}
+	if (strcmp(p, "/v1/reviews") == 0 || strncmp(p, "/v1/reviews/", 12) == 0 || strcmp(p, "/v1/approvers") == 0 ||
+	    strncmp(p, "/v1/approvers/", 14) == 0) {
+		sbx_err err = SBX_ERR_INIT;
+		int status = 200;
+		json_t *res = sbx_api_review(c->d, m, p, c->query, c->body, c->peer_uid, &status, &err);
 		if (res)
 			respond(c, status, res);
 		else

@@ -8,6 +8,8 @@
 #ifndef SBX_API_H
 #define SBX_API_H
 
+#include <jansson.h>
+
 #include "daemon.h"
 
 int sbx_api_listen(struct sbx_daemon *d, sbx_err *err);
@@ -15,5 +17,9 @@ void sbx_api_close(struct sbx_daemon *d);
 /* In a process forked from the daemon (a helper): close the inherited API sockets, so that a
  * helper outliving a killed daemon does not keep accepting connections nobody will answer. */
 void sbx_api_drop_inherited(void);
+/* Sends ev (one JSON object, not consumed) as an event line to every client attached to a
+ * process of that sandbox (`sbx run`, `sbx exec` in the foreground): the review queue tells the
+ * engineer's terminal about held requests this way. */
+void sbx_api_sandbox_event(struct sbx_daemon *d, const char *sandbox_id, json_t *ev);
 
 #endif

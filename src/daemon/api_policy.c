@@ -7,6 +7,7 @@
  * is written, so a bad item changes nothing. Every change ends with a reload of the policy in
  * force. */
 #include "api_policy.h"
+#include "api_review.h"
 
 #include "api_check.h"
 
@@ -33,68 +34,6 @@
 #define MAX_REVIEW_TIMEOUT_MS (24ull * 3600 * 1000)
 
 /* ---- request checking ---- */
-
-/* An optional string field: absent or null gives NULL. */
-static int opt_str(json_t *body, const char *key, size_t max, const char **out, sbx_err *err)
-{
-	json_t *v = json_object_get(body, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be a string", key);
-	if (json_string_length(v) > max)
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' is too long (at most %zu characters)", key, max);
-	if (strlen(json_string_value(v)) != json_string_length(v) || !sbx_api_printable(json_string_value(v)))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' contains control characters", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int opt_bool(json_t *body, const char *key, bool *out, sbx_err *err)
-{
-	json_t *v = json_object_get(body, key);
-
-	*out = false;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be true or false", key);
-	*out = json_is_true(v);
-	return 0;
-}
-
-/* An optional integer field in [min, max]; *given tells whether it was there. */
-static int opt_int(json_t *body, const char *key, int64_t min, int64_t max, int64_t *out, bool *given, sbx_err *err)
-{
-	json_t *v = json_object_get(body, key);
-
-	*given = false;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be a whole number from %lld to %lld", key, (long long)min,
-				   (long long)max);
-	*out = json_integer_value(v);
-	*given = true;
-	return 0;
-}
-
-/* The optional sandbox scope: NULL/"" = global. */
-static int opt_sandbox(json_t *body, const char **out, sbx_err *err)
-{
-	if (opt_str(body, "sandbox", 63 + 1, out, err) < 0)
-		return -1;
-	if (*out && !**out)
-		*out = NULL;
-	if (*out && !sbx_name_valid(*out))
-		return sbx_err_set(err, SBX_E_INVALID,
-				   "invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', starting with a "
-				   "letter or digit",
-				   *out);
-	return 0;
-}
 
 /* One value of the query string, percent-decoded: 1 found, 0 absent, -1 bad. */
 static int query_get(const char *query, const char *key, char *out, size_t n, sbx_err *err)
@@ -206,6 +145,8 @@ static json_t *rule_json(const struct sbx_rule *r)
 		json_object_set_new(o, "approvals", json_integer(r->approvals));
 		json_object_set_new(o, "timeout_ms", json_integer((json_int_t)r->timeout_ms));
 	}
+	if (r->action[0])
+		json_object_set_new(o, "action", safe_str(r->action)); /* a review exemption */
 	json_object_set_new(o, "description", safe_str(desc));
 	return o;
 }
@@ -319,7 +260,7 @@ static json_t *h_show(struct sbx_daemon *d, const char *query, int *status, sbx_
 			json_array_append_new(arr, rule_json(&r.v[i]));
 	rules_free(&r);
 	*status = 200;
-	return json_pack("{s:o, s:o}", "preset", preset, "rules", arr);
+	return json_pack("{s:o, s:o, s:o}", "preset", preset, "rules", arr, "classifiers", sbx_api_classifiers_json(d));
 }
 
 /* ---- POST /v1/policy/init, /v1/policy/ensure ---- */
@@ -351,8 +292,8 @@ static json_t *h_init(struct sbx_daemon *d, json_t *body, int *status, sbx_err *
 	bool only_if_unset, set;
 	struct rules r;
 
-	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "preset", 32, &name, err) < 0 ||
-	    opt_bool(body, "only_if_unset", &only_if_unset, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || sbx_api_opt_str(body, "preset", 32, false, &name, err) < 0 ||
+	    sbx_api_opt_bool(body, "only_if_unset", &only_if_unset, NULL, err) < 0)
 		return NULL;
 	if (!name)
 		return sbx_api_fail(err, SBX_E_INVALID, "name a preset: allow-all, balanced or deny-all");
@@ -405,7 +346,7 @@ static int parse_resources(json_t *body, struct sbx_resource **out, size_t *n, s
 		return sbx_err_set(err, SBX_E_INTERNAL, "out of memory");
 	if (json_is_string(v)) {
 		const char *s;
-		if (opt_str(body, "resources", MAX_RESOURCES_TEXT, &s, err) < 0 ||
+		if (sbx_api_opt_str(body, "resources", MAX_RESOURCES_TEXT, false, &s, err) < 0 ||
 		    sbx_resources_parse_list(s, res, MAX_RESOURCES, &got, err) < 0)
 			goto bad;
 	} else if (json_is_array(v)) {
@@ -462,10 +403,10 @@ struct rule_fields {
 
 static int parse_rule_fields(json_t *body, struct rule_fields *f, sbx_err *err)
 {
-	if (opt_str(body, "kind", 16, &f->kind, err) < 0 ||
-	    opt_str(body, "method", sizeof(((struct sbx_rule *)0)->method) - 1, &f->method, err) < 0 ||
-	    opt_str(body, "path", sizeof(((struct sbx_rule *)0)->path) - 1, &f->path, err) < 0 ||
-	    opt_sandbox(body, &f->sandbox, err) < 0)
+	if (sbx_api_opt_str(body, "kind", 16, false, &f->kind, err) < 0 ||
+	    sbx_api_opt_str(body, "method", sizeof(((struct sbx_rule *)0)->method) - 1, false, &f->method, err) < 0 ||
+	    sbx_api_opt_str(body, "path", sizeof(((struct sbx_rule *)0)->path) - 1, false, &f->path, err) < 0 ||
+	    sbx_api_opt_sandbox(body, &f->sandbox, err) < 0)
 		return -1;
 	if (f->method && !*f->method)
 		f->method = NULL;
@@ -494,8 +435,8 @@ static json_t *h_add(struct sbx_daemon *d, json_t *body, int *status, sbx_err *e
 	size_t n;
 
 	if (sbx_api_only_keys(body, keys, err) < 0 || parse_rule_fields(body, &f, err) < 0 ||
-	    opt_int(body, "approvals", 1, 2, &approvals, &has_approvals, err) < 0 ||
-	    opt_int(body, "timeout_ms", 0, (int64_t)MAX_REVIEW_TIMEOUT_MS, &timeout_ms, &has_timeout, err) < 0)
+	    sbx_api_opt_int(body, "approvals", 1, 2, &approvals, &has_approvals, err) < 0 ||
+	    sbx_api_opt_int(body, "timeout_ms", 0, (int64_t)MAX_REVIEW_TIMEOUT_MS, &timeout_ms, &has_timeout, err) < 0)
 		return NULL;
 	if (!f.kind)
 		return sbx_api_fail(err, SBX_E_INVALID, "'kind' is required: allow, deny or review");
@@ -682,7 +623,7 @@ static json_t *h_reset(struct sbx_daemon *d, json_t *body, int *status, sbx_err 
 	char preset[64];
 	int has;
 
-	if (sbx_api_only_keys(body, keys, err) < 0 || opt_sandbox(body, &sandbox, err) < 0 || rules_load(d, &r, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || sbx_api_opt_sandbox(body, &sandbox, err) < 0 || rules_load(d, &r, err) < 0)
 		return NULL;
 	if (sandbox) {
 		size_t n = count_scope(&r, sandbox);
@@ -881,9 +822,9 @@ static json_t *h_check(struct sbx_daemon *d, json_t *body, int *status, sbx_err 
 	char m[16], p[MAX_CHECK_PATH];
 	bool set;
 
-	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "target", MAX_TARGET, &target, err) < 0 ||
-	    opt_sandbox(body, &sandbox, err) < 0 || opt_str(body, "method", sizeof(m) - 1, &method, err) < 0 ||
-	    opt_str(body, "path", sizeof(p) - 1, &path, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || sbx_api_opt_str(body, "target", MAX_TARGET, false, &target, err) < 0 ||
+	    sbx_api_opt_sandbox(body, &sandbox, err) < 0 || sbx_api_opt_str(body, "method", sizeof(m) - 1, false, &method, err) < 0 ||
+	    sbx_api_opt_str(body, "path", sizeof(p) - 1, false, &path, err) < 0)
 		return NULL;
 	if (!target)
 		return sbx_api_fail(err, SBX_E_INVALID, "'target' is required: %s", target_forms);
@@ -1161,6 +1102,8 @@ json_t *sbx_api_policy(struct sbx_daemon *d, const char *method, const char *pat
 		return h_reset(d, body, status, err);
 	if (strcmp(rest, "/log") == 0 && get)
 		return h_log(d, query, status, err);
+	if (strcmp(rest, "/classifiers") == 0 || strncmp(rest, "/classifiers/", 13) == 0)
+		return sbx_api_classifiers(d, method, rest + 12, body, status, err);
 	return sbx_api_fail(err, SBX_E_NOTFOUND, "no API endpoint %s %s (this daemon speaks API version %s)", method, path,
 			   SBX_API_VERSION);
 }

@@ -26,56 +26,6 @@
 
 /* An optional string field: absent or null gives NULL. Controls are left to secrets.c's checks
  * when `controls_later`, whose messages say more. */
-static int opt_str(json_t *body, const char *key, size_t max, bool controls_later, const char **out, sbx_err *err)
-{
-	json_t *v = json_object_get(body, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be a string", key);
-	if (json_string_length(v) > max)
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' is too long (at most %zu characters)", key, max);
-	if (strlen(json_string_value(v)) != json_string_length(v) ||
-	    (!controls_later && !sbx_api_printable(json_string_value(v))))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' contains control characters", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int opt_bool(json_t *body, const char *key, bool *out, bool *given, sbx_err *err)
-{
-	json_t *v = json_object_get(body, key);
-
-	*out = false;
-	if (given)
-		*given = false;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return sbx_err_set(err, SBX_E_INVALID, "'%s' must be true or false", key);
-	*out = json_is_true(v);
-	if (given)
-		*given = true;
-	return 0;
-}
-
-/* The scope: NULL/"" = global. */
-static int opt_sandbox(json_t *body, const char **out, sbx_err *err)
-{
-	if (opt_str(body, "sandbox", 63, false, out, err) < 0)
-		return -1;
-	if (*out && !**out)
-		*out = NULL;
-	if (*out && !sbx_name_valid(*out))
-		return sbx_err_set(err, SBX_E_INVALID,
-				   "invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', starting with a "
-				   "letter or digit",
-				   *out);
-	return 0;
-}
-
 /* Adds the hosts of one comma-separated string (spaces around items allowed). */
 static int add_hosts(const char *s, struct sbx_secret *sec, sbx_err *err)
 {
@@ -114,7 +64,7 @@ static int parse_hosts(json_t *body, struct sbx_secret *sec, bool *given, sbx_er
 	*given = true;
 	if (json_is_string(v)) {
 		const char *s;
-		if (opt_str(body, "hosts", MAX_HOSTS_TEXT, false, &s, err) < 0)
+		if (sbx_api_opt_str(body, "hosts", MAX_HOSTS_TEXT, false, &s, err) < 0)
 			return -1;
 		return add_hosts(s, sec, err);
 	}
@@ -261,11 +211,11 @@ static json_t *do_set(struct sbx_daemon *d, json_t *body, const char *value, int
 	struct sbx_secret sec;
 
 	memset(&sec, 0, sizeof(sec));
-	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "service", sizeof(sec.name) - 1, false, &service, err) < 0 ||
-	    opt_sandbox(body, &sandbox, err) < 0 || opt_bool(body, "custom", &custom, &custom_given, err) < 0 ||
-	    opt_bool(body, "dry_run", &dry_run, NULL, err) < 0 ||
-	    opt_str(body, "header", sizeof(sec.header) - 1, false, &header, err) < 0 ||
-	    opt_str(body, "format", sizeof(sec.format) - 1, true, &format, err) < 0 ||
+	if (sbx_api_only_keys(body, keys, err) < 0 || sbx_api_opt_str(body, "service", sizeof(sec.name) - 1, false, &service, err) < 0 ||
+	    sbx_api_opt_sandbox(body, &sandbox, err) < 0 || sbx_api_opt_bool(body, "custom", &custom, &custom_given, err) < 0 ||
+	    sbx_api_opt_bool(body, "dry_run", &dry_run, NULL, err) < 0 ||
+	    sbx_api_opt_str(body, "header", sizeof(sec.header) - 1, false, &header, err) < 0 ||
+	    sbx_api_opt_str(body, "format", sizeof(sec.format) - 1, true, &format, err) < 0 ||
 	    parse_hosts(body, &sec, &hosts_given, err) < 0)
 		return NULL;
 	if (!service || !*service)
@@ -361,8 +311,8 @@ static json_t *h_remove(struct sbx_daemon *d, json_t *body, int *status, sbx_err
 	static const char *const keys[] = {"service", "sandbox", NULL};
 	const char *service, *sandbox;
 
-	if (sbx_api_only_keys(body, keys, err) < 0 || opt_str(body, "service", 63, false, &service, err) < 0 ||
-	    opt_sandbox(body, &sandbox, err) < 0)
+	if (sbx_api_only_keys(body, keys, err) < 0 || sbx_api_opt_str(body, "service", 63, false, &service, err) < 0 ||
+	    sbx_api_opt_sandbox(body, &sandbox, err) < 0)
 		return NULL;
 	if (!service || !*service)
 		return sbx_api_fail(err, SBX_E_INVALID, "'service' is required: the name shown by `sbx secret ls`");

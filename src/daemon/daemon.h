@@ -18,6 +18,7 @@
 #include "idmap.h"
 #include "loop.h"
 #include "paths.h"
+#include "review.h"
 #include "seccomp_policy.h"
 #include "store.h"
 
@@ -169,6 +170,10 @@ struct sbx_daemon {
 	struct sbx_policy *policy;
 	struct sbx_audit *audit;
 	struct sbx_proxy *proxy;
+	/* the review queue (owned by the proxy, which holds the requests) and the built-in
+	 * classifiers' settings (loaded at start, updated by the API) */
+	struct sbx_reviews *reviews;
+	struct sbx_classifier_cfg classifiers[SBX_CLS_COUNT];
 	int lock_fd;     /* the instance lock (flock): held for this daemon's life, by it alone */
 	void *nft_batch; /* the sandbox network rules (netrules.h), built once, sent in every SETUP */
 	size_t nft_batch_len;

@@ -130,6 +130,8 @@ static int setup_egress(struct sbx_daemon *d, sbx_err *err)
 		return sbx_err_wrap(err, "audit log");
 	if (sbx_daemon_policy_reload(d, err) < 0)
 		return sbx_err_wrap(err, "network policy");
+	if (sbx_classifier_cfg_load(d->store, d->classifiers, err) < 0)
+		return sbx_err_wrap(err, "review classifiers");
 	return sbx_proxy_new(d, &d->proxy, err) < 0 ? sbx_err_wrap(err, "proxy") : 0;
 }
 

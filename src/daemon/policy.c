@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "cleanup.h"
@@ -523,6 +524,21 @@ int sbx_rule_validate(struct sbx_rule *r, sbx_err *err)
 	if (r->timeout_ms > REVIEW_TIMEOUT_MAX_MS)
 		return sbx_err_set(err, SBX_E_INVALID, "a review timeout is at most 24h");
 
+	if (!terminated(r->action, sizeof(r->action)))
+		return sbx_err_set(err, SBX_E_INVALID, "the rule's action is longer than %zu characters", sizeof(r->action) - 1);
+	if (r->action[0]) {
+		/* A review exemption names one exact request shape: nothing a glob could widen. */
+		for (const char *c = r->action; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				return sbx_err_set(err, SBX_E_INVALID, "a rule's action is printable ASCII");
+		if (r->kind != SBX_RULE_ALLOW)
+			return sbx_err_set(err, SBX_E_INVALID, "only allow rules pre-approve an action");
+		if (r->res.type != SBX_RES_EXACT || !r->res.port || !r->method[0] || !r->path[0] ||
+		    strpbrk(r->path, "*?"))
+			return sbx_err_set(err, SBX_E_INVALID,
+					   "a rule that pre-approves an action names one host:port, a method and a path "
+					   "without '*' or '?'");
+	}
 	if (!terminated(r->source, sizeof(r->source)))
 		return sbx_err_set(err, SBX_E_INVALID, "the rule source is longer than %zu characters",
 				   sizeof(r->source) - 1);
@@ -568,6 +584,8 @@ void sbx_rule_describe(const struct sbx_rule *r, char *out, size_t n)
 		else
 			appendf(out, n, &len, " --timeout %llums", (unsigned long long)r->timeout_ms);
 	}
+	if (r->action[0])
+		appendf(out, n, &len, " (approved: %.*s)", (int)sizeof(r->action), r->action);
 	if (r->sandbox[0])
 		appendf(out, n, &len, " (sandbox %.*s)", (int)sizeof(r->sandbox), r->sandbox);
 }
@@ -1285,4 +1303,32 @@ void sbx_policy_decide(const struct sbx_policy *p, const struct sbx_target *in, 
 		else
 			cutf(d->reason, sizeof(d->reason), "no rule allows %s", what);
 	}
+}
+
+const struct sbx_rule *sbx_policy_approved(const struct sbx_policy *p, const struct sbx_target *t, const char *action)
+{
+	const struct sbx_rule *found = NULL;
+	size_t plen;
+
+	if (!p || !t || !t->host || !t->method || !t->path || !action || !action[0])
+		return NULL;
+	plen = strcspn(t->path, "?");
+	/* Few rules carry an action (one per "approve always"): a scan is cheap, and it runs only
+	 * for requests that would otherwise be held. */
+	for (size_t i = 0; i < p->n; i++) {
+		const struct sbx_rule *r = &p->rules[i].rule;
+		if (!r->action[0] || r->kind != SBX_RULE_ALLOW || !p->rules[i].usable)
+			continue;
+		if (r->res.type != SBX_RES_EXACT || r->res.port != t->port || strcasecmp(r->res.host, t->host) != 0)
+			continue;
+		if (strcmp(r->method, t->method) != 0 || strlen(r->path) != plen || strncmp(r->path, t->path, plen) != 0)
+			continue;
+		if (strcmp(r->action, action) != 0)
+			continue;
+		if (r->sandbox[0] && (!t->sandbox || strcmp(r->sandbox, t->sandbox) != 0))
+			continue;
+		if (!found || (r->sandbox[0] && !found->sandbox[0]))
+			found = r;
+	}
+	return found;
 }

@@ -74,6 +74,9 @@ int sbx_resource_parse(const char *s, struct sbx_resource *r, sbx_err *err);
  * refused; duplicates (after normalisation) are kept once. */
 int sbx_resources_parse_list(const char *s, struct sbx_resource *out, size_t max, size_t *n, sbx_err *err);
 
+/* The operation of a request a review rule held without any classifier naming it. */
+#define SBX_ACTION_REVIEW_RULE "review-rule"
+
 struct sbx_rule {
 	int64_t id;
 	enum sbx_rule_kind kind;
@@ -83,7 +86,14 @@ struct sbx_rule {
 	char sandbox[64];   /* "" = global */
 	uint32_t approvals; /* review rules: approvals needed (1 or 2) */
 	uint64_t timeout_ms;/* review rules: 0 = default */
-	char source[32];    /* "user", "preset:balanced", "builtin", ... */
+	char source[32];    /* "user", "preset:balanced", "review:r-3f9a1c2e", ... */
+	char action[128];   /* "" for ordinary rules. Allow rules that `sbx review approve --always`
+			     * adds carry the reviewed operation ("DeleteStack", "DELETE",
+			     * "git-push:force refs/heads/main", or SBX_ACTION_REVIEW_RULE when a
+			     * review rule alone held it): such a rule pre-approves requests of exactly
+			     * its host, port, method and path whose operation is this one (see
+			     * sbx_policy_approved); it needs an exact host with a port, a method and a
+			     * path without glob characters */
 	int64_t created_at;
 };
 /* "allow api.example.com --method GET (sandbox foo)" style one-liner, for messages and logs. */
@@ -178,5 +188,12 @@ struct sbx_decision {
  * any) match the request; deny > review > allow; none -> DENY with rule NULL. A NULL policy
  * or target denies. Never fails, never allocates. */
 void sbx_policy_decide(const struct sbx_policy *p, const struct sbx_target *t, struct sbx_decision *d);
+
+/* Review exemptions: an allow rule with an action (added by `sbx review approve --always`) whose
+ * host and port equal the target's, whose method and path equal the request's (the path without
+ * its query), whose action equals action, in the target sandbox's scope or global. It lifts a
+ * review hold for that exact shape only (a deny still wins: the caller decided first). NULL if
+ * none; the rule points into the policy. */
+const struct sbx_rule *sbx_policy_approved(const struct sbx_policy *p, const struct sbx_target *t, const char *action);
 
 #endif

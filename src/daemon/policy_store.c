@@ -84,8 +84,8 @@ static int insert_rule(sqlite3 *db, struct sbx_rule *r, bool *existed, sbx_err *
 
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO rules (kind, resource, method, path, sandbox, approvals, timeout_ms, source,"
-			       " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-			       " ON CONFLICT (kind, resource, method, path, sandbox) DO NOTHING",
+			       " created_at, action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+			       " ON CONFLICT (kind, resource, method, path, sandbox, action) DO NOTHING",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(db, err, "adding a rule");
 	sqlite3_bind_text(st, 1, sbx_rule_kind_name(r->kind), -1, SQLITE_STATIC);
@@ -97,6 +97,7 @@ static int insert_rule(sqlite3 *db, struct sbx_rule *r, bool *existed, sbx_err *
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)r->timeout_ms);
 	sqlite3_bind_text(st, 8, r->source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, r->created_at);
+	sqlite3_bind_text(st, 10, r->action, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
@@ -110,7 +111,8 @@ static int insert_rule(sqlite3 *db, struct sbx_rule *r, bool *existed, sbx_err *
 	/* the identical rule is there: report it as stored */
 	if (sqlite3_prepare_v2(db,
 			       "SELECT id, approvals, timeout_ms, source, created_at FROM rules"
-			       " WHERE kind = ?1 AND resource = ?2 AND method = ?3 AND path = ?4 AND sandbox = ?5",
+			       " WHERE kind = ?1 AND resource = ?2 AND method = ?3 AND path = ?4 AND sandbox = ?5"
+			       " AND action = ?6",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(db, err, "reading an existing rule");
 	sqlite3_bind_text(st, 1, sbx_rule_kind_name(r->kind), -1, SQLITE_STATIC);
@@ -118,6 +120,7 @@ static int insert_rule(sqlite3 *db, struct sbx_rule *r, bool *existed, sbx_err *
 	sqlite3_bind_text(st, 3, r->method, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, r->path, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, r->sandbox, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, r->action, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		bool fits = true;
@@ -313,8 +316,8 @@ int sbx_rules_load(struct sbx_store *s, struct sbx_rule **out, size_t *n, sbx_er
 	*out = NULL;
 	*n = 0;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT id, kind, resource, method, path, sandbox, approvals, timeout_ms, source, created_at"
-			       " FROM rules ORDER BY id",
+			       "SELECT id, kind, resource, method, path, sandbox, approvals, timeout_ms, source, created_at,"
+			       " action FROM rules ORDER BY id",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_fail(db, err, "loading the rules");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -347,6 +350,7 @@ int sbx_rules_load(struct sbx_store *s, struct sbx_rule **out, size_t *n, sbx_er
 		copy_col(r->sandbox, sizeof(r->sandbox), st, 5, &fits);
 		copy_col(r->source, sizeof(r->source), st, 8, &fits);
 		r->created_at = sqlite3_column_int64(st, 9);
+		copy_col(r->action, sizeof(r->action), st, 10, &fits);
 		if (!fits || approvals < 0 || approvals > 2 || timeout < 0) {
 			sbx_err_set(err, SBX_E_INVALID, "rule %lld in the state database has a field out of range",
 				    (long long)r->id);

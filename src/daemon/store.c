@@ -78,6 +78,23 @@ static const char *const migrations[] = {
 	 * the chain starts at the first row with a hash (whose prev is ''). */
 	("ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';"
 	 "ALTER TABLE audit ADD COLUMN prev TEXT NOT NULL DEFAULT '';"),
+	/* 4 -> 5: the review queue. Rules gain the action an "approve --always" exemption names
+	 * (policy.h); named approvers keep only a hash of their token (approvers.c); the built-in
+	 * classifiers' settings, a row only where the user changed the default (classifiers.c). */
+	("ALTER TABLE rules ADD COLUMN action TEXT NOT NULL DEFAULT '';"
+	 "DROP INDEX rules_unique;"
+	 "CREATE UNIQUE INDEX rules_unique ON rules (kind, resource, method, path, sandbox, action);"
+	 "CREATE TABLE approvers ("
+	 "  name TEXT PRIMARY KEY,"
+	 "  token_hash TEXT NOT NULL,"          /* hex SHA-256 of the token */
+	 "  created_at INTEGER NOT NULL"
+	 ");"
+	 "CREATE TABLE classifiers ("
+	 "  name TEXT PRIMARY KEY,"
+	 "  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),"
+	 "  approvals INTEGER NOT NULL DEFAULT 1 CHECK (approvals IN (1, 2)),"
+	 "  timeout_ms INTEGER NOT NULL DEFAULT 0"
+	 ");"),
 };
 
 _Static_assert(SBX_ARRAY_LEN(migrations) == SBX_STORE_SCHEMA_VERSION,

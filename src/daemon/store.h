@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-#define SBX_STORE_SCHEMA_VERSION 4
+#define SBX_STORE_SCHEMA_VERSION 5
 
 struct sbx_store;
 
