@@ -110,12 +110,12 @@ def test_without_the_secret_the_mock_refuses(env):
     env.sbx.ok("secret", "rm", "aws", "-g")
     try:
         n = len(env.mock.refused)
-        # No secret: the tunnel stays opaque (no sbx CA involved), and an agent with keys of its
-        # own making reaches the endpoint with them as they are - and is refused.
+        # No secret: nothing is re-signed (the TLS is opened only for the review classifiers),
+        # and an agent with keys of its own making reaches the endpoint with them as they are -
+        # and is refused.
         p = env.aws("ce", "get-cost-and-usage", "--time-period", "Start=2026-10-01,End=2026-11-01",
                     "--granularity", "MONTHLY", "--metrics", "BlendedCost",
-                    env=["AWS_ACCESS_KEY_ID=AKIAAGENTMADEUP00000", "AWS_SECRET_ACCESS_KEY=madeup",
-                         f"AWS_CA_BUNDLE={env.test_ca}"])
+                    env=["AWS_ACCESS_KEY_ID=AKIAAGENTMADEUP00000", "AWS_SECRET_ACCESS_KEY=madeup"])
         assert p.returncode != 0
         assert len(env.mock.refused) > n
     finally:

@@ -18,6 +18,7 @@ from netfix import ConnectProxy, GitServer, Origin, make_ca
 ALLOWED = "api.allowed.test"
 BLOCKED = "blocked.test"
 GITHOST = "git.allowed.test"
+CLASSIFIERS = ("aws-destructive", "http-delete", "git-force-push")
 
 
 class Net:
@@ -51,6 +52,11 @@ class Net:
             os.chown(self.ca, sbx.pw.pw_uid, sbx.pw.pw_gid)
         sbx.ok("policy", "init", "deny-all")
         sbx.ok("policy", "allow", "network", f"{ALLOWED},{GITHOST}")
+        # These tests are about the paths out, opaque tunnels included: the review classifiers,
+        # which open every TLS connection they could apply to, are off here (test_review.py and
+        # the last tests below cover them).
+        for c in CLASSIFIERS:
+            sbx.ok("policy", "classifier", "off", c)
         sbx.ok("create", "--name", "net", self.ws)
         sbx.ok("start", "net")
 
@@ -563,3 +569,33 @@ def test_paths_that_servers_read_differently_are_refused_where_http_rules_apply(
         code = net.sh(f"curl -s --noproxy '' -p -x http://127.0.0.1:3128 -o /dev/null -w '%{{http_connect}}' -m 10 "
                       f"http://{target}/").stdout
         assert code == "403", (target, code)
+
+
+def test_classifiers_read_https_and_tunnelled_http(net):
+    """With the review classifiers on, a DELETE cannot hide in TLS (CONNECT or transparent) or in
+    a CONNECT tunnel carrying plain HTTP: each is held, and refused here."""
+    for c in CLASSIFIERS:
+        net.sbx.ok("policy", "classifier", "on", c)
+    try:
+        cases = [("connect-tls", f"curl -sS -m 60 -X DELETE https://{ALLOWED}:{net.https.port}/tls"),
+                 ("transparent-tls", f"curl -sS -m 60 --noproxy '*' -X DELETE https://{ALLOWED}:{net.https.port}/tt"),
+                 ("connect-http", f"curl -sS -m 60 -p -X DELETE http://{ALLOWED}:{net.http.port}/tunnelled")]
+        for name, cmd in cases:
+            proc = net.sbx.popen("exec", "net", "sh", "-c", cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            end = time.time() + 30
+            held = []
+            while time.time() < end and not held:
+                held = net.sbx.json("review", "ls", "--json")["reviews"]
+                time.sleep(0.1)
+            assert held, (name, proc.poll(), proc.stderr.read() if proc.poll() is not None else "")
+            assert held[0]["method"] == "DELETE" and held[0]["classifier"] == "http-delete", (name, held)
+            net.sbx.ok("review", "deny", held[0]["id"])
+            out, err = proc.communicate(timeout=60)
+            assert "refused" in out, (name, out, err)
+        # the sandbox's default trust includes the sbx CA: an intercepted GET works unchanged
+        p = net.sh(f"curl -sS -m 20 https://{ALLOWED}:{net.https.port}/plain")
+        assert p.returncode == 0 and json.loads(p.stdout)["path"] == "/plain", p.stderr
+    finally:
+        for c in CLASSIFIERS:
+            net.sbx.ok("policy", "classifier", "off", c)

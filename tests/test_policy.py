@@ -29,7 +29,7 @@ def ok(sbx, *args):
 
 
 def rules(sbx, *args):
-    return json.loads(ok(sbx, "ls", "--json", *args).stdout)
+    return json.loads(ok(sbx, "ls", "--json", *args).stdout)["rules"]
 
 
 def user_rules(sbx, *args):
@@ -440,7 +440,8 @@ def test_bad_input(sbx):
 
 def test_usage_errors(sbx_user):
     for args in (("policy",), ("policy", "frobnicate"), ("policy", "allow"), ("policy", "allow", "network"),
-                 ("policy", "allow", "web", "example.com"), ("policy", "review", "network", "x.com"),
+                 ("policy", "allow", "web", "example.com"), ("policy", "review", "network"),
+                 ("policy", "allow", "network", "x.com", "--approvals", "2"), ("policy", "classifier", "on"),
                  ("policy", "deny", "network", "x.com", "--id", "3"), ("policy", "ls", "extra"),
                  ("policy", "ls", "--bogus"), ("policy", "rm"), ("policy", "rm", "--id", "3", "network", "x.com"),
                  ("policy", "check"), ("policy", "check", "network"), ("policy", "check", "network", "a", "b"),

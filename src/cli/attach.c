@@ -203,7 +203,7 @@ static void note_event(struct notes *n, json_t *o, bool held)
 	if (strcmp(st, "timeout") == 0)
 		st = "timed out";
 	else if (strcmp(st, "gone") == 0)
-		st = "gone (no longer held)";
+		st = "refused (the sandbox or the sbx daemon stopped)";
 	note_line(n, "sbx: %s: %s", id, cli_clean(st, state, sizeof(state)));
 }
 

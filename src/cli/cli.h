@@ -87,8 +87,10 @@ size_t cli_term_cols(void);
 json_t *cli_row(json_t *rows);
 void cli_cell(json_t *row, const char *s);
 /* Prints head and rows in aligned columns. Column c is as wide as its widest cell, but at most
- * max[c] (max NULL or max[c] 0: 60, and no limit for the last column); longer cells are cut
- * with "...". */
+ * max[c] (max NULL or max[c] 0: 60, and no limit for the last column; CLI_TABLE_FIT: what the
+ * other columns leave of the terminal's width, no limit when stdout is not a terminal); longer
+ * cells are cut with "...". */
+#define CLI_TABLE_FIT ((size_t)-2)
 void cli_table_print(const char *const *head, size_t ncols, json_t *rows, const size_t *max);
 
 /* Reads one line typed on the terminal fd without echo, after writing prompt to it; the

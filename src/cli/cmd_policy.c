@@ -551,6 +551,7 @@ static void print_rules(json_t *rules)
 static void print_classifiers(json_t *list)
 {
 	static const char *const head[] = {"NAME", "STATE", "APPROVALS", "TIMEOUT", "WHAT IT HOLDS"};
+	static const size_t max[] = {0, 0, 0, 0, CLI_TABLE_FIT}; /* piped or --json: the whole text */
 	json_t *rows = json_array(), *v;
 	size_t i;
 
@@ -570,7 +571,7 @@ static void print_classifiers(json_t *list)
 		cli_cell(row, timeout);
 		cli_cell(row, cli_jstr(v, "summary"));
 	}
-	cli_table_print(head, SBX_ARRAY_LEN(head), rows, NULL);
+	cli_table_print(head, SBX_ARRAY_LEN(head), rows, max);
 	json_decref(rows);
 }
 
@@ -626,8 +627,7 @@ static int p_ls(int argc, char **argv)
 	else
 		print_rules(rules);
 	if (json_array_size(classifiers)) {
-		printf("\nBuilt-in classifiers (they hold destructive requests for review; change with `sbx policy "
-		       "classifier on|off NAME`)\n");
+		printf("\nBuilt-in classifiers (`sbx policy classifier on|off NAME`)\n");
 		print_classifiers(classifiers);
 	}
 	json_decref(res);
@@ -1105,7 +1105,7 @@ static int p_classifier(int argc, char **argv)
 			return cli_fail(&err);
 		json_t *list = json_object_get(res, "classifiers");
 		if (o.json)
-			cli_print_json(list);
+			cli_print_json(res); /* {"classifiers": [...]}, like policy ls and review ls */
 		else if (json_array_size(list))
 			print_classifiers(list);
 		else

@@ -54,8 +54,8 @@ static const char review_help[] =
 	"SBX_APPROVER_TOKEN, else asked for on the terminal (not echoed), else read from standard input\n"
 	"(one line); never from the command line, where other processes could read it.\n"
 	"\n"
-	"While `sbx run` is attached, held requests of its sandbox show in the terminal's title, with a\n"
-	"bell (without a terminal: as lines on standard error).\n"
+	"While `sbx run` or `sbx exec` is attached, held requests of its sandbox show in the terminal's\n"
+	"title, with a bell (without a terminal: as lines on standard error).\n"
 	"\n"
 	"Exit codes: 0 done, 64 usage, 65 invalid value, 67 no such held request, 73 this approver has\n"
 	"already approved it, 77 wrong approver token, 75 the daemon cannot be reached.\n";
@@ -216,7 +216,7 @@ static void expires_text(json_t *v, char *out, size_t n)
 		cli_duration((unsigned long long)left, out, n);
 }
 
-/* Columns: a cell's width up to cap, at least the header's. */
+/* The widest cell of column c, at least as wide as its header. */
 static size_t col_width(json_t *rows, size_t c, const char *head)
 {
 	size_t w = cli_width(head), i;
@@ -680,7 +680,7 @@ static int a_ls(int argc, char **argv)
 	json_t *list = json_object_get(res, "approvers"), *v;
 	size_t i;
 	if (o.val['J']) {
-		cli_print_json(list);
+		cli_print_json(res); /* {"approvers": [...]}, like review ls */
 	} else if (json_array_size(list) == 0) {
 		printf("No named approvers: only you approve. Add one with `sbx approver add NAME`.\n");
 	} else {

@@ -31,7 +31,7 @@ static const struct command {
 	{"stop", cmd_stop, "Stop sandboxes (every process in them)"},
 	{"rm", cmd_rm, "Remove sandboxes and everything they left on the host"},
 	{"prune", cmd_prune, "Remove every sandbox that is not running"},
-	{"policy", cmd_policy, "Network policy: init, allow, deny, review, ls, rm, check, reset, log, classifier"},
+	{"policy", cmd_policy, "Network rules (allow, deny, review), checks, the log, classifiers"},
 	{"review", cmd_review, "Requests held for review: ls, show, approve, deny"},
 	{"approver", cmd_approver, "People who may approve held requests: add, ls, rm"},
 	{"secret", cmd_secret, "Credentials kept on the host: set, set-custom, ls, rm"},
@@ -331,7 +331,9 @@ void cli_table_print(const char *const *head, size_t ncols, json_t *rows, const 
 	for (size_t c = 0; c < ncols; c++) {
 		bool last = c + 1 == ncols;
 		cap[c] = max && max[c] ? max[c] : last ? SIZE_MAX : TABLE_WIDTH_DEFAULT;
-		cut[c] = cap[c] != SIZE_MAX;
+		if (cap[c] == CLI_TABLE_FIT && !isatty(STDOUT_FILENO))
+			cap[c] = SIZE_MAX; /* no screen to fit: the whole text, for grep and friends */
+		cut[c] = cap[c] != SIZE_MAX; /* CLI_TABLE_FIT too: cut below, to the room left */
 		w[c] = cli_width(head[c]);
 	}
 	json_array_foreach(rows, i, row)
@@ -344,6 +346,19 @@ void cli_table_print(const char *const *head, size_t ncols, json_t *rows, const 
 			if (l > w[c])
 				w[c] = l;
 		}
+	}
+	/* A CLI_TABLE_FIT column gets what the others leave of the line (at least 20 columns). */
+	for (size_t c = 0; c < ncols; c++) {
+		size_t others = 0, cols = cli_term_cols();
+		if (cap[c] != CLI_TABLE_FIT)
+			continue;
+		for (size_t k = 0; k < ncols; k++)
+			others += k == c ? 0 : w[k] + 2;
+		size_t room = cols > others + 20 ? cols - others : 20;
+		if (w[c] > room)
+			w[c] = room;
+		if (w[c] < cli_width(head[c]))
+			w[c] = cli_width(head[c]);
 	}
 	/* A cell has at most CELL_MAX bytes (cli_cell), so at most as many columns, and its padding
 	 * fewer than that plus 2: a line always fits. */

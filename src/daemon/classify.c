@@ -555,16 +555,19 @@ static verdict_t cls_aws(const struct req *r, struct sbx_classify_result *out)
 
 	/* Query protocol, form body. A POST without a Content-Type is read as a form too: a service
 	 * could, and the cost is reading a body that is not one. */
-	if (!method_is(r, "POST") || (r->complete && r->len == 0))
+	if (!method_is(r, "POST"))
 		return PASS;
 	ntypes = hdr_count(r, "Content-Type");
+	form = ntypes != 1 || media_type_is(*hdr(r, "Content-Type"), "application/x-www-form-urlencoded");
+	if (!form)
+		return PASS;
+	/* What follows is about the body: nothing to say before a byte of it is known. */
+	if (r->len == 0)
+		return r->complete ? PASS : MORE;
 	if (ntypes > 1)
 		return hold(out, SBX_CLS_AWS, "aws:ambiguous-action",
 			    "AWS POST to %s has several Content-Type headers: its body cannot be read with certainty",
 			    r->host);
-	form = ntypes == 0 || media_type_is(*hdr(r, "Content-Type"), "application/x-www-form-urlencoded");
-	if (!form)
-		return PASS;
 	if (body_encoded(r))
 		return hold(out, SBX_CLS_AWS, "aws:unreadable-body",
 			    "AWS form POST to %s has a Content-Encoding: the proxy cannot read its Action", r->host);
@@ -621,6 +624,7 @@ static verdict_t cls_delete(const struct req *r, struct sbx_classify_result *out
 enum { STEP_OK, STEP_NEED, STEP_STOP }; /* STOP: the verdict is in out */
 
 enum cmd_kind { CMD_CREATE, CMD_DELETE, CMD_UPDATE, CMD_NOOP };
+/* Pack object types (git's numbers); UNKNOWN for a delta whose base the pack does not tell. */
 enum obj_type { OBJ_UNKNOWN = 0, OBJ_COMMIT = 1, OBJ_TREE = 2, OBJ_BLOB = 3, OBJ_TAG = 4, OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 enum cause { CAUSE_END, CAUSE_CAP };
 
@@ -635,7 +639,6 @@ struct cmd {
 
 struct proof {
 	uint8_t old[OID_MAX], new_[OID_MAX];
-	size_t cmd;
 	bool new_seen; /* a commit of the pack hashed to new */
 };
 
@@ -966,7 +969,6 @@ static int parse_commands(struct git *g)
 			memset(pr, 0, sizeof(*pr));
 			memcpy(pr->old, old, hashsz);
 			memcpy(pr->new_, new_, hashsz);
-			pr->cmd = i;
 		}
 	}
 	return STEP_OK;
@@ -979,47 +981,67 @@ static void ref_of(const struct git *g, const struct cmd *c, char *buf, size_t c
 	show(buf, cap, c->line + at, c->line_len - at);
 }
 
+/* "git-push:KIND REF" for command at, plus " (+N more)" when N later commands are not known to be
+ * fine: an exemption made from this action must not also cover a push that does more. *also gets
+ * the same for the reason. */
+static void push_action(const struct git *g, size_t at, const char *kind, char act[128], char also[64])
+{
+	char more[32] = "", ref[128];
+	size_t extra = 0;
+
+	for (size_t j = at + 1; j < g->ncmds; j++) {
+		const struct cmd *c = &g->cmds[j];
+
+		if (c->kind == CMD_DELETE || (c->kind == CMD_UPDATE && !(g->proven >> c->proof & 1)))
+			extra++;
+	}
+	also[0] = '\0';
+	if (extra) {
+		snprintf(more, sizeof(more), " (+%zu more)", extra);
+		snprintf(also, 64, "; %zu more ref update%s held with it", extra, extra == 1 ? " is" : "s are");
+	}
+	ref_of(g, &g->cmds[at], ref, 128 - strlen("git-push: ") - strlen(kind) - strlen(more));
+	snprintf(act, 128, "git-push:%s %s%s", kind, ref, more);
+}
+
 /* The verdict so far, over the commands in push order: the first delete or unproven update
  * decides. Not final: an unproven update before any offence leaves it open (MORE). */
 static verdict_t decide(struct git *g, bool final, enum cause cause)
 {
 	for (; g->first_open < g->ncmds; g->first_open++) {
 		const struct cmd *c = &g->cmds[g->first_open];
-		char ref[100], act[128], o[13], n[13];
+		char ref[80], act[128], also[64], o[13], n[13];
 		const struct proof *pr;
 
 		if (c->kind == CMD_CREATE || c->kind == CMD_NOOP)
 			continue;
 		if (c->kind == CMD_UPDATE && (g->proven >> c->proof & 1))
 			continue;
+		if (c->kind == CMD_UPDATE && !final)
+			return MORE;
 		ref_of(g, c, ref, sizeof(ref));
 		if (c->kind == CMD_DELETE) {
-			ref_of(g, c, act + 16, sizeof(act) - 16);
-			memcpy(act, "git-push:delete ", 16);
-			return git_hold(g, act, "git push deletes %s", ref);
+			push_action(g, g->first_open, "delete", act, also);
+			return git_hold(g, act, "git push deletes %s%s", ref, also);
 		}
-		if (!final)
-			return MORE;
+		push_action(g, g->first_open, "force", act, also);
 		pr = &g->proofs[c->proof];
-		ref_of(g, c, act + 15, sizeof(act) - 15);
-		memcpy(act, "git-push:force ", 15);
-		ref_of(g, c, ref, 72);
 		oid_hex_short(pr->old, o);
 		oid_hex_short(pr->new_, n);
 		if (cause == CAUSE_CAP)
 			return git_hold(g, act,
 					"git push to %s is not a fast-forward the proxy can prove in the first %u KiB of "
-					"the push (force push?)",
-					ref, SBX_CLASSIFY_BODY_MAX / 1024);
+					"the push (force push?)%s",
+					ref, SBX_CLASSIFY_BODY_MAX / 1024, also);
 		if (!pr->new_seen)
 			return git_hold(g, act,
 					"git push to %s is not a fast-forward the proxy can prove: new commit %s is not "
-					"in the pushed pack (force push?)",
-					ref, n);
+					"in the pushed pack (force push?)%s",
+					ref, n, also);
 		return git_hold(g, act,
 				"git push to %s is not a fast-forward the proxy can prove: %s is not an ancestor of %s "
-				"among the pushed commits (force push?)",
-				ref, o, n);
+				"among the pushed commits (force push?)%s",
+				ref, o, n, also);
 	}
 	return PASS;
 }
@@ -1623,13 +1645,13 @@ static bool is_push(const struct req *r)
 	enum { W = sizeof(want) - 1 };
 	char tail[W];
 	size_t n = 0;
-	const struct sbx_http_str *ct;
 
 	if (!method_is(r, "POST"))
 		return false;
-	ct = hdr(r, "Content-Type");
-	if (ct && media_type_is(*ct, "application/x-git-receive-pack-request"))
-		return true;
+	for (size_t i = 0; r->msg && i < r->msg->nheaders; i++)
+		if (str_ieq(r->msg->headers[i].name, "Content-Type") &&
+		    media_type_is(r->msg->headers[i].value, "application/x-git-receive-pack-request"))
+			return true;
 	for (size_t i = 0; i < r->path.len; i++) {
 		unsigned char c = (unsigned char)r->path.p[i];
 

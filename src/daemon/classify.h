@@ -64,8 +64,11 @@ struct sbx_classify_result {
 	 * (AWS REST and http-delete), "git-push:delete refs/heads/x", "git-push:force refs/heads/main"
 	 * (several offending refs: the first in the push's command order). Requests that could not be
 	 * read get a generic action that names no operation: "aws:ambiguous-action",
-	 * "aws:unreadable-body", "git-push:malformed", "git-push:signed", "git-push:encoded",
-	 * "git-push:too-large" (an exemption for those would exempt every such request). Printable
+	 * "aws:malformed-parameters", "aws:unreadable-body", "git-push:malformed", "git-push:signed",
+	 * "git-push:encoded", "git-push:too-large", "git-push:unchecked" (out of memory and the like).
+	 * An exemption for one of those would exempt every such request: better not offered. An
+	 * action names one operation only, so "approve always" is safe only where the request holds
+	 * no other (a push that also forces another ref is held under the first one's name). Printable
 	 * ASCII; a longer value is cut and ends in "...". */
 	char action[128];
 	/* HOLD: for humans, e.g. "AWS action DeleteStack (query protocol)", "git push deletes
