@@ -11,8 +11,9 @@ set -eu
 cd "$(dirname "$0")/.."
 HELD=${1:-300}
 REQS=${2:-500}
-[ -x build/bin/sbx ] || make -s all
-SBX=$PWD/build/bin/sbx
+BUILD=${SBX_BUILD:-$PWD/build}   # SBX_BUILD=DIR: binaries of another build directory
+[ -x "$BUILD/bin/sbx" ] || make -s all
+SBX=$BUILD/bin/sbx
 export SBX_HOME=$(mktemp -d /tmp/sbxbench.XXXXXX)
 WS=$(mktemp -d /tmp/sbxbench-ws.XXXXXX)
 SRVPID=

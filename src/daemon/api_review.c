@@ -62,6 +62,11 @@ static int always_rule(struct sbx_daemon *d, const char *id, struct sbx_rule *r,
 		return sbx_err_set(err, SBX_E_INVALID,
 				   "--always needs a host name, and %s was reached by address: approve without --always",
 				   id);
+	if (strcmp(sh.action, SBX_ACTION_REVIEW_RULE) != 0 && !sbx_classify_action_exact(sh.action))
+		return sbx_err_set(err, SBX_E_INVALID,
+				   "--always cannot name the operation of %s (%s: the request could not be read "
+				   "exactly), so a rule would let every such request through: approve without --always",
+				   id, sh.action);
 	if (strpbrk(sh.path, "*?"))
 		return sbx_err_set(err, SBX_E_INVALID,
 				   "--always cannot name the path of %s exactly (it holds '*' or '?'): approve without "

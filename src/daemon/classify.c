@@ -615,7 +615,7 @@ static verdict_t cls_delete(const struct req *r, struct sbx_classify_result *out
 #define GIT_COMMIT_MAX (1u << 20) /* one commit, inflated */
 #define GIT_DELTA_MAX (2u << 20)  /* the delta data of one commit */
 #define GIT_ARENA_MAX (4u << 20)  /* commit contents kept as delta bases */
-#define GIT_WORK_MAX (32u << 20)  /* bytes inflated or rebuilt from deltas, per call */
+#define GIT_WORK_MAX (8u << 20)   /* bytes inflated or rebuilt from deltas, per call */
 #define GIT_CHAIN_MAX 48          /* entries in one hash chain */
 #define PKT_MAX 65520             /* git's LARGE_PACKET_MAX */
 #define OID_MAX 32
@@ -1757,4 +1757,27 @@ bool sbx_classify_wants_body(const struct sbx_classify_input *in, unsigned enabl
 		return n != 1 || media_type_is(*hdr(&r, "Content-Type"), "application/x-www-form-urlencoded");
 	}
 	return false;
+}
+
+bool sbx_classify_host_relevant(const char *host, unsigned enabled)
+{
+	/* git pushes and DELETE can go to any host; the AWS classifier looks at AWS's only */
+	if (enabled & ((1u << SBX_CLS_HTTP_DELETE) | (1u << SBX_CLS_GIT_PUSH)))
+		return true;
+	return (enabled & (1u << SBX_CLS_AWS)) && host && is_aws_host(host);
+}
+
+bool sbx_classify_action_exact(const char *action)
+{
+	static const char *const generic[] = {"git-push:malformed", "git-push:signed", "git-push:encoded",
+					      "git-push:too-large", NULL};
+	size_t n = action ? strlen(action) : 0;
+
+	if (n == 0 || strncmp(action, "aws:", 4) == 0 || strncmp(action, "unclassified", 12) == 0 ||
+	    (n >= 3 && strcmp(action + n - 3, "...") == 0))
+		return false;
+	for (size_t i = 0; generic[i]; i++)
+		if (strcmp(action, generic[i]) == 0)
+			return false;
+	return true;
 }

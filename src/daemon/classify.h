@@ -99,4 +99,14 @@ void sbx_classify(const struct sbx_classify_input *in, unsigned enabled, struct 
  * not depend on the body (it may be called with body_len 0 and will not return MORE). */
 bool sbx_classify_wants_body(const struct sbx_classify_input *in, unsigned enabled);
 
+/* Could an enabled classifier hold a request to this host (the proxy then opens TLS to read
+ * requests)? git pushes and DELETE can go anywhere; AWS actions only to AWS hosts. */
+bool sbx_classify_host_relevant(const char *host, unsigned enabled);
+
+/* Does this action name one operation, so that an "approve always" exemption for it is exact?
+ * False for the generic actions of requests that could not be read ("aws:...",
+ * "git-push:malformed", "git-push:too-large", ...), for the proxy's "unclassified ..." and for a
+ * cut action (ending in "..."): an exemption for those would wave through every such request. */
+bool sbx_classify_action_exact(const char *action);
+
 #endif

@@ -220,6 +220,7 @@ struct px_conn {
 	bool review_cleared;
 	bool sent_continue;      /* we answered "Expect: 100-continue" ourselves to read the body */
 	bool connect_peek;       /* CONNECT answered, now looking at the first bytes in the tunnel */
+	size_t classify_raw;     /* body bytes the last classification that wanted more had seen */
 	char review_note[200];   /* "r-... approved by ...", for the record of the request that was sent */
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
@@ -1800,16 +1801,30 @@ static int review_step(struct px_conn *c, struct sbx_http_msg *m, const char *or
 	in.body_len = bs.len;
 	in.body_complete = complete;
 	res.verdict = SBX_CLASSIFY_PASS;
+	if (mask && !complete && !at_cap && c->classify_raw && raw < c->classify_raw + 16384) {
+		/* Each classification reads the body from its start: a body trickling in byte by
+		 * byte must not make it run per byte. */
+		free(bs.buf);
+		c->wait_body = true;
+		if (!c->timer)
+			timer_set(c, HEAD_TIMEOUT_MS);
+		return 1;
+	}
 	if (mask)
 		sbx_classify(&in, mask, &res);
+	c->classify_raw = res.verdict == SBX_CLASSIFY_MORE ? (raw ? raw : 1) : 0;
 	if (res.verdict == SBX_CLASSIFY_MORE && at_cap) {
+		/* Framing overhead filled the buffer before the classifier's own cap: hold, in the
+		 * name of the classifier that wanted more. */
+		struct sbx_classify_result one;
 		res.verdict = SBX_CLASSIFY_HOLD;
-		res.which = SBX_CLS_GIT_PUSH;
-		for (int i = 0; i < SBX_CLS_COUNT; i++)
-			if (mask & (1u << i)) {
+		for (int i = SBX_CLS_COUNT - 1; i >= 0; i--) {
+			if (!(mask & (1u << i)))
+				continue;
+			sbx_classify(&in, 1u << i, &one);
+			if (one.verdict == SBX_CLASSIFY_MORE)
 				res.which = (enum sbx_classifier)i;
-				break;
-			}
+		}
 		snprintf(res.action, sizeof(res.action), "unclassified %s", c->method);
 		snprintf(res.reason, sizeof(res.reason), "the body is too large to classify (over %u KiB)",
 			 SBX_CLASSIFY_BODY_MAX / 1024);
@@ -2234,6 +2249,7 @@ static void next_request(struct px_conn *c)
 	}
 	c->upstream_reusable = false;
 	c->review_cleared = c->sent_continue = false;
+	c->classify_raw = 0;
 	c->review_id[0] = c->review_note[0] = '\0';
 	c->method[0] = c->url_path[0] = c->decision[0] = c->reason[0] = '\0';
 	c->rule_text[0] = '\0';
@@ -2311,13 +2327,7 @@ static void head_read(struct px_conn *c)
 /* Would an enabled built-in classifier look at requests to this host? */
 static bool classifiers_apply(const struct px_conn *c)
 {
-	unsigned mask = sbx_classifier_cfg_mask(c->p->d->classifiers);
-	size_t n = strlen(c->host);
-
-	/* TEMP until classify.h has it: git pushes and DELETE can go to any host; AWS to AWS's */
-	if (mask & ((1u << SBX_CLS_HTTP_DELETE) | (1u << SBX_CLS_GIT_PUSH)))
-		return true;
-	return (mask & (1u << SBX_CLS_AWS)) && n >= 13 && strcmp(c->host + n - 13, "amazonaws.com") == 0;
+	return sbx_classify_host_relevant(c->host, sbx_classifier_cfg_mask(c->p->d->classifiers));
 }
 
 /* Must this TLS connection be opened (a credential to inject, HTTP rules to enforce, review

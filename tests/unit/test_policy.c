@@ -132,6 +132,87 @@ static enum sbx_rule_kind decide_req(const struct sbx_policy *p, const char *hos
 	return decide_t(p, &t, d);
 }
 
+/* ---- review exemptions ("approve --always") ---- */
+
+static struct sbx_rule exemption(const char *res, const char *method, const char *path, const char *sandbox,
+				 const char *action)
+{
+	struct sbx_rule r = {.kind = SBX_RULE_ALLOW};
+
+	sbx_strlcpy(r.res.text, res, sizeof(r.res.text));
+	sbx_strlcpy(r.method, method, sizeof(r.method));
+	sbx_strlcpy(r.path, path, sizeof(r.path));
+	sbx_strlcpy(r.sandbox, sandbox ? sandbox : "", sizeof(r.sandbox));
+	sbx_strlcpy(r.action, action, sizeof(r.action));
+	return r;
+}
+
+static void test_exemptions(void)
+{
+	struct sbx_rule r;
+	struct sbx_target t;
+	const struct sbx_rule *ex;
+
+	r = exemption("api.x.com:443", "POST", "/", "", "DeleteStack");
+	ok(sbx_rule_validate(&r, E) == 0, "an exemption names host:port, method, path and action");
+	r = exemption("api.x.com", "POST", "/", "", "DeleteStack");
+	ok(sbx_rule_validate(&r, E) < 0 && has(err.msg, "host:port"), "an exemption needs a port");
+	r = exemption("*.x.com:443", "POST", "/", "", "DeleteStack");
+	ok(sbx_rule_validate(&r, E) < 0, "  and an exact host");
+	r = exemption("api.x.com:443", "", "/", "", "DeleteStack");
+	ok(sbx_rule_validate(&r, E) < 0, "  and a method");
+	r = exemption("api.x.com:443", "POST", "/a/*", "", "DeleteStack");
+	ok(sbx_rule_validate(&r, E) < 0 && has(err.msg, "'*'"), "  and a path without globs");
+	r = exemption("api.x.com:443", "POST", "/", "", "DeleteStack");
+	r.kind = SBX_RULE_REVIEW;
+	ok(sbx_rule_validate(&r, E) < 0 && has(err.msg, "only allow rules"), "only allow rules carry an action");
+	r = exemption("api.x.com:443", "POST", "/", "", "Delete\x01Stack");
+	ok(sbx_rule_validate(&r, E) < 0 && has(err.msg, "printable"), "an action is printable ASCII");
+
+	struct sbx_rule rs[] = {
+		exemption("api.x.com:443", "POST", "/", "", "DeleteStack"),
+		exemption("git.x.com:443", "POST", "/repo.git/git-receive-pack", "box", "git-push:force refs/heads/main"),
+		A("**"),
+	};
+	for (size_t i = 0; i < SBX_ARRAY_LEN(rs); i++)
+		if (sbx_rule_validate(&rs[i], E) < 0)
+			abort();
+	struct sbx_policy *p = build(rs, SBX_ARRAY_LEN(rs));
+	char buf[300];
+	sbx_rule_describe(&rs[0], buf, sizeof(buf));
+	ok(has(buf, "(approved: DeleteStack)"), "an exemption is described with its action: %s", buf);
+
+	t = (struct sbx_target){.sandbox = "any", .host = "api.x.com", .port = 443, .method = "POST", .path = "/"};
+	ok((ex = sbx_policy_approved(p, &t, "DeleteStack")) && strcmp(ex->action, "DeleteStack") == 0,
+	   "the exact shape is pre-approved");
+	ok(!sbx_policy_approved(p, &t, "DeleteBucket"), "another operation is not");
+	t.path = "/?Action=DeleteStack";
+	ok(sbx_policy_approved(p, &t, "DeleteStack") != NULL, "the query is not part of the shape");
+	t.path = "/other";
+	ok(!sbx_policy_approved(p, &t, "DeleteStack"), "another path is not");
+	t.path = "/";
+	t.method = "PUT";
+	ok(!sbx_policy_approved(p, &t, "DeleteStack"), "another method is not");
+	t.method = "POST";
+	t.port = 8443;
+	ok(!sbx_policy_approved(p, &t, "DeleteStack"), "another port is not");
+	t.port = 443;
+	t.host = "API.X.COM";
+	ok(sbx_policy_approved(p, &t, "DeleteStack") != NULL, "host names compare without case");
+	t.host = "sub.api.x.com";
+	ok(!sbx_policy_approved(p, &t, "DeleteStack"), "a subdomain is not");
+	t = (struct sbx_target){.sandbox = "box", .host = "git.x.com", .port = 443, .method = "POST",
+				.path = "/repo.git/git-receive-pack"};
+	ok(sbx_policy_approved(p, &t, "git-push:force refs/heads/main") != NULL, "a sandbox's exemption applies to it");
+	t.sandbox = "other";
+	ok(!sbx_policy_approved(p, &t, "git-push:force refs/heads/main"), "  and not to another sandbox");
+	ok(!sbx_policy_approved(p, &t, ""), "an empty action matches nothing");
+	t.sandbox = "box";
+	t.method = NULL;
+	ok(!sbx_policy_approved(p, &t, "git-push:force refs/heads/main"), "a connection-level target matches nothing");
+	sbx_policy_free(p);
+}
+
 /* ---- resource parsing ---- */
 
 static void test_resource_forms(void)
@@ -1193,6 +1274,23 @@ static void test_storage(void)
 	   "reset of the global rules restores allow-all, sandbox rules stay");
 	ok(sbx_rules_reset(s, NULL, E) == 0 && count_rows(s, "1") == 1, "reset of everything: just **");
 
+	/* review exemptions: the action is stored and loaded, and is part of the rule's identity */
+	{
+		struct sbx_rule e1 = exemption("api.x.com:443", "POST", "/", "box", "DeleteStack"), e2 = e1;
+		struct sbx_rule *w = NULL;
+		size_t m = 0, found = 0;
+		sbx_strlcpy(e2.action, "DeleteBucket", sizeof(e2.action));
+		ok(sbx_rules_add(s, &e1, &existed, E) == 0 && !existed && sbx_rules_add(s, &e2, &existed, E) == 0 && !existed,
+		   "two exemptions differing only in their action are two rules");
+		ok(sbx_rules_add(s, &e1, &existed, E) == 0 && existed, "the same exemption again is the stored one");
+		ok(sbx_rules_load(s, &w, &m, E) == 0, "rules with actions load");
+		for (size_t i = 0; i < m; i++)
+			found += strcmp(w[i].action, "DeleteStack") == 0 || strcmp(w[i].action, "DeleteBucket") == 0;
+		ok(found == 2, "  with their actions");
+		free(w);
+		ok(sbx_rules_reset(s, NULL, E) == 0 && count_rows(s, "action != ''") == 0, "reset removes exemptions too");
+	}
+
 	/* a row that no longer parses fails the load, naming it */
 	sqlite3_exec(sbx_store_db(s),
 		     "INSERT INTO rules (kind, resource, created_at) VALUES ('deny', 'not valid', 1)", NULL, NULL, NULL);
@@ -1226,6 +1324,7 @@ int main(void)
 	test_dns_question();
 	test_special_host();
 	test_globs();
+	test_exemptions();
 	test_ownership();
 	test_speed();
 	test_presets();
