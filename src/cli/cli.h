@@ -32,6 +32,8 @@ int cli_policy_first_use(void);
 
 /* Print "sbx: error: MSG" and return the exit code for the error's category. */
 int cli_fail(const sbx_err *err);
+/* cli_fail for an invalid value (exit 65), with the message formatted here. */
+int cli_invalid(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a usage problem with the command's usage line and return 64. */
 int cli_usage(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a JSON value on stdout (pretty) and a newline. */

@@ -124,19 +124,6 @@ static const struct option all_opts[] = {
 
 static const struct cli_group policy_group = {"policy", policy_usage, policy_help, all_opts, "yfn:h"};
 
-static int invalid(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int invalid(const char *fmt, ...)
-{
-	sbx_err err = SBX_ERR_INIT;
-	va_list ap;
-
-	err.code = SBX_E_INVALID;
-	va_start(ap, fmt);
-	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
-	va_end(ap);
-	return cli_fail(&err);
-}
-
 #define TIMEOUT_MAX_MS (24LL * 3600 * 1000) /* the daemon's limit for review timeouts */
 #define TIMEOUT_FORMS "seconds (90) or a duration such as 90s, 5m, 2h or 1h30m"
 
@@ -155,9 +142,9 @@ static int parse_timeout(const char *s, int64_t *ms)
 
 	cli_clean(s, shown, sizeof(shown));
 	if (*p == '-')
-		return invalid("--timeout '%s' is negative: use " TIMEOUT_FORMS, shown);
+		return cli_invalid("--timeout '%s' is negative: use " TIMEOUT_FORMS, shown);
 	if (!*p)
-		return invalid("--timeout needs a value: " TIMEOUT_FORMS);
+		return cli_invalid("--timeout needs a value: " TIMEOUT_FORMS);
 	while (*p) {
 		int64_t v = 0;
 		size_t digits = 0;
@@ -165,7 +152,7 @@ static int parse_timeout(const char *s, int64_t *ms)
 			if (v <= TIMEOUT_MAX_MS) /* beyond that it is too long anyway: no overflow */
 				v = v * 10 + (*p - '0');
 		if (digits == 0)
-			return invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
+			return cli_invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
 		if (!*p && p - digits == s) { /* a bare number: seconds */
 			total = v * 1000;
 			break;
@@ -174,15 +161,15 @@ static int parse_timeout(const char *s, int64_t *ms)
 		while (u < SBX_ARRAY_LEN(units) && units[u].unit != *p)
 			u++;
 		if (u == SBX_ARRAY_LEN(units))
-			return invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
+			return cli_invalid("invalid --timeout '%s': use " TIMEOUT_FORMS, shown);
 		total += v * units[u].ms; /* v < 10 * TIMEOUT_MAX_MS: at most ~1e17 in all, inside int64 */
 		next = u + 1;
 		p++;
 	}
 	if (total == 0)
-		return invalid("--timeout '%s' is no time at all: use " TIMEOUT_FORMS " (at most 24h)", shown);
+		return cli_invalid("--timeout '%s' is no time at all: use " TIMEOUT_FORMS " (at most 24h)", shown);
 	if (total > TIMEOUT_MAX_MS)
-		return invalid("--timeout '%s' is longer than 24h, the longest a request can be held: use " TIMEOUT_FORMS,
+		return cli_invalid("--timeout '%s' is longer than 24h, the longest a request can be held: use " TIMEOUT_FORMS,
 			       shown);
 	*ms = total;
 	return 0;
@@ -211,10 +198,10 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct popts 
 	o->blocked = co.val['B'] != NULL;
 	char shown[64];
 	if (co.val['I'] && sbx_parse_i64(co.val['I'], 1, INT64_MAX, &o->id) < 0)
-		return invalid("invalid rule id '%s': use an ID from `sbx policy ls`",
+		return cli_invalid("invalid rule id '%s': use an ID from `sbx policy ls`",
 			       cli_clean(co.val['I'], shown, sizeof(shown)));
 	if (co.val['A'] && sbx_parse_i64(co.val['A'], 1, 2, &o->approvals) < 0)
-		return invalid("--approvals takes 1 or 2 (with 2, two different people must approve), not '%s'",
+		return cli_invalid("--approvals takes 1 or 2 (with 2, two different people must approve), not '%s'",
 			       cli_clean(co.val['A'], shown, sizeof(shown)));
 	if (co.val['T'] && (r = parse_timeout(co.val['T'], &o->timeout_ms)) != 0)
 		return r;
@@ -1066,7 +1053,7 @@ static int check_classifier(const char *name)
 		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') || name[i] == '-';
 	if (ok)
 		return 0;
-	return invalid("unknown classifier '%s': see `sbx policy classifier ls` for the names",
+	return cli_invalid("unknown classifier '%s': see `sbx policy classifier ls` for the names",
 		       cli_clean(name, shown, sizeof(shown)));
 }
 

@@ -89,19 +89,6 @@ static const struct option all_opts[] = {
 static const struct cli_group review_group = {"review", review_usage, review_help, all_opts, "h"};
 static const struct cli_group approver_group = {"approver", approver_usage, approver_help, all_opts, "h"};
 
-static int invalid(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int invalid(const char *fmt, ...)
-{
-	sbx_err err = SBX_ERR_INIT;
-	va_list ap;
-
-	err.code = SBX_E_INVALID;
-	va_start(ap, fmt);
-	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
-	va_end(ap);
-	return cli_fail(&err);
-}
-
 /* ---- names and ids ---- */
 
 static bool id_valid(const char *id)
@@ -140,7 +127,7 @@ static int check_approver(const char *name)
 
 	if (approver_valid(name))
 		return 0;
-	return invalid("invalid approver name '%s': use 1-%d lowercase letters, digits, '-' or '_', starting with a "
+	return cli_invalid("invalid approver name '%s': use 1-%d lowercase letters, digits, '-' or '_', starting with a "
 		       "letter",
 		       cli_clean(name, shown, sizeof(shown)), APPROVER_MAX);
 }
@@ -170,7 +157,7 @@ static int one_id(const char *sub, json_t *args, const char **id)
 	if (r)
 		return r;
 	if (!id_valid(*id))
-		return invalid("invalid request id '%s': use an ID from `sbx review ls` (like r-3f9a1c2e)",
+		return cli_invalid("invalid request id '%s': use an ID from `sbx review ls` (like r-3f9a1c2e)",
 			       cli_clean(*id, shown, sizeof(shown)));
 	return 0;
 }
@@ -493,9 +480,9 @@ static int read_token(const char *name, char *out, size_t n)
 	out[0] = '\0';
 	if (env) {
 		if (!*env)
-			return invalid("SBX_APPROVER_TOKEN is empty: set it to %s's token, or unset it to type the token", name);
+			return cli_invalid("SBX_APPROVER_TOKEN is empty: set it to %s's token, or unset it to type the token", name);
 		if (strlen(env) >= n)
-			return invalid("SBX_APPROVER_TOKEN is longer than any approver token: check its value");
+			return cli_invalid("SBX_APPROVER_TOKEN is longer than any approver token: check its value");
 		sbx_strlcpy(out, env, n);
 	} else if (isatty(STDIN_FILENO)) {
 		char prompt[80];
@@ -517,13 +504,13 @@ static int read_token(const char *name, char *out, size_t n)
 	while (len && (out[len - 1] == '\r' || out[len - 1] == ' ' || out[len - 1] == '\t'))
 		out[--len] = '\0';
 	if (len == 0)
-		return invalid("no token for approver %s: set SBX_APPROVER_TOKEN, type it when asked, or pipe it in (it is "
+		return cli_invalid("no token for approver %s: set SBX_APPROVER_TOKEN, type it when asked, or pipe it in (it is "
 			       "the token `sbx approver add %s` printed)",
 			       name, name);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)out[i] <= 0x20 || (unsigned char)out[i] >= 0x7f) {
 			explicit_bzero(out, n);
-			return invalid("the token given for approver %s has characters no token has: give the token alone, "
+			return cli_invalid("the token given for approver %s has characters no token has: give the token alone, "
 				       "as `sbx approver add` printed it",
 				       name);
 		}

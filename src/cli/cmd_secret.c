@@ -69,19 +69,6 @@ static int usage_err(const char *fmt, ...)
 	return cli_usage(secret_usage, "%s", msg);
 }
 
-static int invalid(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int invalid(const char *fmt, ...)
-{
-	sbx_err err = SBX_ERR_INIT;
-	va_list ap;
-
-	err.code = SBX_E_INVALID;
-	va_start(ap, fmt);
-	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
-	va_end(ap);
-	return cli_fail(&err);
-}
-
 static int oom(void)
 {
 	sbx_err err = SBX_ERR_INIT;
@@ -199,7 +186,7 @@ static int parse_opts(int argc, char **argv, const char *accepted, struct sopts 
 	if (o->global && o->sandbox)
 		return usage_err("-g and --sandbox exclude each other: a secret is global, or for one sandbox");
 	if (o->sandbox && !sbx_name_valid(o->sandbox))
-		return invalid("invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', starting with a letter "
+		return cli_invalid("invalid sandbox name '%s': use 1-63 letters, digits, '-', '_' or '.', starting with a letter "
 			       "or digit",
 			       o->sandbox);
 	return 0;
@@ -294,7 +281,7 @@ static int read_secret_tty(const char *service, char **out, size_t *len)
 		return oom();
 	if (tcgetattr(STDIN_FILENO, &tio_saved) < 0) {
 		free(buf);
-		return invalid("cannot read the terminal's settings (%s): pipe the secret in instead", strerror(errno));
+		return cli_invalid("cannot read the terminal's settings (%s): pipe the secret in instead", strerror(errno));
 	}
 	tio_quiet = tio_saved;
 	tio_quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
@@ -311,7 +298,7 @@ static int read_secret_tty(const char *service, char **out, size_t *len)
 		int e = errno;
 		tio_restore();
 		free(buf);
-		return invalid("cannot turn off the terminal's echo (%s): pipe the secret in instead", strerror(e));
+		return cli_invalid("cannot turn off the terminal's echo (%s): pipe the secret in instead", strerror(e));
 	}
 	fprintf(stderr, "Secret for %s (typing is not shown): ", service);
 	fflush(stderr);
@@ -340,7 +327,7 @@ static int read_secret_tty(const char *service, char **out, size_t *len)
 	if (toolong || o > VALUE_MAX) {
 		explicit_bzero(buf, VALUE_MAX + 2);
 		free(buf);
-		return invalid("the secret is longer than %d bytes: check what was pasted", VALUE_MAX);
+		return cli_invalid("the secret is longer than %d bytes: check what was pasted", VALUE_MAX);
 	}
 	*out = buf;
 	*len = o;
@@ -392,7 +379,7 @@ static int read_secret_pipe(char **out, size_t *len)
 	if (o > VALUE_MAX) {
 		explicit_bzero(buf, VALUE_MAX + 3);
 		free(buf);
-		return invalid("the secret is longer than %d bytes: check what was given on standard input", VALUE_MAX);
+		return cli_invalid("the secret is longer than %d bytes: check what was given on standard input", VALUE_MAX);
 	}
 	*out = buf;
 	*len = o;
@@ -533,17 +520,17 @@ static int p_set(int argc, char **argv, bool custom)
 		goto out;
 	}
 	if (vlen == 0) {
-		r = invalid("the secret is empty: pipe it in (echo \"$KEY\" | sbx secret set -g %s)%s", service,
+		r = cli_invalid("the secret is empty: pipe it in (echo \"$KEY\" | sbx secret set -g %s)%s", service,
 			    tty ? " or type it when asked" : "");
 		goto out;
 	}
 	if (strlen(value) != vlen) {
-		r = invalid("the secret contains a NUL byte: give the key alone");
+		r = cli_invalid("the secret contains a NUL byte: give the key alone");
 		goto out;
 	}
 	json_t *jv = json_stringn(value, vlen);
 	if (!jv) {
-		r = invalid("the secret is not valid UTF-8 text: give the key alone");
+		r = cli_invalid("the secret is not valid UTF-8 text: give the key alone");
 		goto out;
 	}
 	json_object_set_new(body, "value", jv);

@@ -55,6 +55,18 @@ int cli_fail(const sbx_err *err)
 	return sbx_errc_exit_code(err->code ? err->code : SBX_E_INTERNAL);
 }
 
+int cli_invalid(const char *fmt, ...)
+{
+	sbx_err err = SBX_ERR_INIT;
+	va_list ap;
+
+	err.code = SBX_E_INVALID;
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	return cli_fail(&err);
+}
+
 int cli_usage(const char *use, const char *fmt, ...)
 {
 	va_list ap;

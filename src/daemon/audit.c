@@ -777,7 +777,7 @@ static void sql_where(struct sql *s, const struct sbx_audit_query *q)
 		sql_add(s, " AND ");
 		sql_add(s, BLOCKED_SQL);
 	} else if (strcmp(q->decision, "allowed") == 0) {
-		sql_add(s, " AND decision IN ('allowed', 'approved')");
+		sql_add(s, " AND decision IN ('allowed', 'approved', 'sent')");
 	} else {
 		sql_add(s, " AND decision = ?5");
 	}

@@ -26,7 +26,9 @@ struct sbx_audit_rec {
 	uint16_t port;
 	char method[16];
 	char url_path[512];  /* capped; query strings are not stored */
-	char decision[16];   /* allowed | denied | held | approved | refused | timeout | error */
+	char decision[16];   /* allowed | denied | error, and for the review queue: held | approval (one
+			      * of two) | approved | refused | timeout | sent (the approved request
+			      * as it went out, with its status) | expired (approved, never retried) */
 	char rule[300];      /* the deciding rule, described */
 	char reason[200];
 	uint64_t bytes_up, bytes_down;
@@ -91,7 +93,8 @@ struct sbx_audit_query {
 	bool ascending;       /* order is the order of logging (id), which --follow pages by */
 };
 /* Calls cb for every matching record; the record is only valid during the call, its strings are
- * sanitised (sbx_audit_sanitize). "allowed" as a decision means allowed or approved. */
+ * sanitised (sbx_audit_sanitize). "allowed" as a decision means allowed, approved or sent (an
+ * approved request as it went out). */
 int sbx_audit_query(const char *db_path, const struct sbx_audit_query *q,
 		    void (*cb)(void *ud, const struct sbx_audit_rec *r), void *ud, sbx_err *err);
 
