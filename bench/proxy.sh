@@ -6,8 +6,10 @@
 # A local origin on the host's loopback serves a MiB-sized body (sendfile) and small answers.
 # The same clients then run:
 #   direct        curl / python on the host, straight to the origin
-#   connect       inside a sandbox, through the forward proxy with CONNECT (an opaque tunnel:
-#                 relayed with splice(2), the bytes never enter user space)
+#   connect       inside a sandbox, through the forward proxy with CONNECT. With the review
+#                 classifiers on (the default) the proxy parses the plain HTTP inside the tunnel
+#                 (a DELETE must not hide there); with them off it is an opaque tunnel relayed
+#                 with splice(2), the bytes never entering user space: both are measured
 #   forward-http  inside a sandbox, plain HTTP through the forward proxy (parsed, one request
 #                 per connection, copied through user space)
 #   transparent   inside a sandbox, ignoring the proxy variables (captured by nftables, the
@@ -18,8 +20,9 @@ set -eu
 cd "$(dirname "$0")/.."
 MIB=${1:-512}
 REQS=${2:-500}
-[ -x build/bin/sbx ] || make -s all
-SBX=$PWD/build/bin/sbx
+BUILD=${SBX_BUILD:-$PWD/build}   # SBX_BUILD=DIR: binaries of another build directory
+[ -x "$BUILD/bin/sbx" ] || make -s all
+SBX=$BUILD/bin/sbx
 export SBX_HOME=$(mktemp -d /tmp/sbxbench.XXXXXX)
 WS=$(mktemp -d /tmp/sbxbench-ws.XXXXXX)
 SRVPID=
@@ -105,6 +108,9 @@ URL="http://origin.bench:$PORT/blob"
 echo "== bulk download of $MIB MiB (best of 3)"
 printf '  %-14s %6s MiB/s\n' direct "$(best curl -s -o /dev/null -w '%{speed_download}' --resolve "origin.bench:$PORT:127.0.0.1" "$URL")"
 printf '  %-14s %6s MiB/s\n' connect "$(best $SBX exec bench curl -s -o /dev/null -w '%{speed_download}' --proxytunnel "$URL")"
+for c in aws-destructive http-delete git-force-push; do $SBX policy classifier off "$c" >/dev/null; done
+printf '  %-14s %6s MiB/s\n' connect-splice "$(best $SBX exec bench curl -s -o /dev/null -w '%{speed_download}' --proxytunnel "$URL")"
+for c in aws-destructive http-delete git-force-push; do $SBX policy classifier on "$c" >/dev/null; done
 printf '  %-14s %6s MiB/s\n' forward-http "$(best $SBX exec bench curl -s -o /dev/null -w '%{speed_download}' "$URL")"
 printf '  %-14s %6s MiB/s\n' transparent "$(best $SBX exec bench curl -s -o /dev/null -w '%{speed_download}' --noproxy '*' "$URL")"
 echo "== $REQS small requests, a new connection each"
