@@ -599,3 +599,61 @@ def test_classifiers_read_https_and_tunnelled_http(net):
     finally:
         for c in CLASSIFIERS:
             net.sbx.ok("policy", "classifier", "off", c)
+
+
+BYPASS = r"""
+import socket, ssl, sys, time
+kind, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def connect():
+    s = socket.create_connection(("127.0.0.1", 3128))
+    s.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    return s
+try:
+    if kind == "lower":
+        s = connect()
+        s.sendall(f"delete /bypass-lower HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+    elif kind == "crlf":
+        s = socket.create_connection((host, port))  # transparent
+        s.sendall(f"\r\nDELETE /bypass-crlf HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+    else:  # slow: TLS only after the peek window
+        s = connect()
+        time.sleep(1.0)
+        ctx = ssl.create_default_context(cafile=sys.argv[4])
+        s = ctx.wrap_socket(s, server_hostname=host)
+        s.sendall(f"DELETE /bypass-slow HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+    s.settimeout(60)
+    print(s.recv(4096).decode(errors="replace").split("\r\n")[0], flush=True)
+except Exception as e:
+    print("ERR", type(e).__name__, e, flush=True)
+"""
+
+
+def test_requests_cannot_hide_from_the_classifiers(net):
+    """Lower-case methods, leading empty lines and TLS started after the peek window: none of them
+    gets a DELETE past the review queue."""
+    script = os.path.join(net.ws, "bypass.py")
+    with open(script, "w") as f:
+        f.write(BYPASS)
+    for c in CLASSIFIERS:
+        net.sbx.ok("policy", "classifier", "on", c)
+    try:
+        for kind, port in (("lower", net.http.port), ("crlf", net.http.port), ("slow", net.https.port)):
+            proc = net.sbx.popen("exec", "net", "python3", script, kind, ALLOWED, str(port), net.ca,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            end = time.time() + 10
+            while time.time() < end and proc.poll() is None:
+                for r in net.sbx.json("review", "ls", "--json")["reviews"]:
+                    net.sbx.ok("review", "deny", r["id"])
+                time.sleep(0.2)
+            out, err = proc.communicate(timeout=60)
+            assert not [r for r in net.http.requests + net.https.requests if r["path"].startswith("/bypass")], \
+                (kind, out, err)
+            assert "200" not in out, (kind, out, err)
+            # held and denied (403), refused by the strict parser (400), or reset (the slow TLS)
+            assert ("403" in out or "400" in out) if kind != "slow" else out.startswith("ERR"), (kind, out, err)
+    finally:
+        for c in CLASSIFIERS:
+            net.sbx.ok("policy", "classifier", "off", c)

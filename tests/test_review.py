@@ -455,3 +455,27 @@ def test_hundreds_held_do_not_slow_others(env):
         for n in names:
             env.sbx.run("rm", "-f", n)
     assert not [q for q in env.web.requests if q["path"].startswith("/many/")]
+
+
+def test_review_rules_see_through_loose_readings(env):
+    env.sbx.ok("policy", "review", "network", WEB, "--method", "POST", "--path", "/admin/reset")
+    for method, path in (("post", "/admin/reset"), ("POST", "/admin/reset/"), ("POST", "/ADMIN/reset")):
+        proc = _curl(env, method, path, data="x")
+        held = env.wait_held(proc=proc)[0]
+        assert "review" in held["rule"], held
+        env.sbx.ok("review", "deny", held["id"])
+        proc.communicate(timeout=30)
+    p = env.sbx.run("exec", "rev", "curl", "-sS", "-m", "20", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                    "--data", "x", f"http://{WEB}:{env.web.port}/%61dmin/reset")
+    assert p.stdout == "400", p.stdout + p.stderr
+    assert not [q for q in env.web.requests if "dmin/reset" in q["path"].lower()]
+
+
+def test_always_is_refused_where_it_would_cover_more(env):
+    proc = _curl(env, "DELETE", "/q?id=1")
+    held = env.wait_held(proc=proc)[0]
+    p = env.sbx.run("review", "approve", held["id"], "--always")
+    assert p.returncode == 65 and "query" in p.stderr, p.stdout + p.stderr
+    assert proc.poll() is None, "a refused --always approved the request"
+    env.sbx.ok("review", "deny", held["id"])
+    proc.communicate(timeout=30)

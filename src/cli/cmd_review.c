@@ -45,7 +45,9 @@ static const char review_help[] =
 	"  show     one request: the rule, why it was held, method and URL, its headers (secrets masked)\n"
 	"           and the start of its body\n"
 	"  approve  let it through, exactly as the agent wrote it. --always: also add a rule that lets\n"
-	"           this same request (host, port, method, path and operation) through from now on.\n"
+	"           requests of this shape through from now on: the same host, port, method, path and\n"
+	"           operation (for an AWS call, the action, whatever resource the body names). Refused\n"
+	"           for a URL with a query, an unreadable request, or one that needs 2 approvals.\n"
 	"           A request that needs 2 approvals needs two different people: you, and a named\n"
 	"           approver who runs `sbx review approve ID --as NAME` (see `sbx approver`).\n"
 	"  deny     refuse it now: the agent gets a 403, with --reason TEXT in it and in the log\n"
@@ -401,7 +403,7 @@ static void print_review(json_t *v)
 	if (approved)
 		return;
 	printf("decide:\n");
-	printf("  sbx review approve %s   (--always: let this same request through from now on)\n", id);
+	printf("  sbx review approve %s   (--always: requests of this shape from now on)\n", id);
 	printf("  sbx review deny %s      (--reason TEXT: tell the agent why)\n", id);
 	if (jint(v, "needed") > 1)
 		printf("It needs %lld different approvers: besides you, a named one (`sbx review approve %s --as NAME`).\n",

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_check.h"
 #include "approvers.h"
@@ -16,9 +17,12 @@
 
 #define MAX_REASON 150
 
-/* "user:LOGIN" for whoever is at the control socket (the daemon's user, or root). */
+/* "user:LOGIN" of the daemon's user: whoever is at the control socket (that user, or root) is
+ * the local user, one identity, so that sudo does not make a second approver. */
 static void local_identity(uid_t uid, char *out, size_t n)
 {
+	(void)uid;
+	uid = getuid();
 	struct passwd pw, *res = NULL;
 	char buf[1024];
 
@@ -61,6 +65,16 @@ static int always_rule(struct sbx_daemon *d, const char *id, struct sbx_rule *r,
 	if (!sh.host_is_name)
 		return sbx_err_set(err, SBX_E_INVALID,
 				   "--always needs a host name, and %s was reached by address: approve without --always",
+				   id);
+	if (sh.needed > 1)
+		return sbx_err_set(err, SBX_E_INVALID,
+				   "--always would let the next such request through with no approval at all, and %s "
+				   "needs two: approve without --always (or add an allow rule deliberately)",
+				   id);
+	if (sh.has_query)
+		return sbx_err_set(err, SBX_E_INVALID,
+				   "--always cannot name the query of %s (rules match the path only), so a rule would "
+				   "let the same path with any query through: approve without --always",
 				   id);
 	if (strcmp(sh.action, SBX_ACTION_REVIEW_RULE) != 0 && !sbx_classify_action_exact(sh.action))
 		return sbx_err_set(err, SBX_E_INVALID,

@@ -221,6 +221,8 @@ struct px_conn {
 	bool sent_continue;      /* we answered "Expect: 100-continue" ourselves to read the body */
 	bool connect_peek;       /* CONNECT answered, now looking at the first bytes in the tunnel */
 	size_t classify_raw;     /* body bytes the last classification that wanted more had seen */
+	bool tunnel_guard;       /* an opaque tunnel the classifiers would have read: its first
+				  * client bytes must be neither TLS nor HTTP */
 	char review_note[200];   /* "r-... approved by ...", for the record of the request that was sent */
 	struct sbx_decision dec; /* dec.rule is cleared after decide(): the policy may be swapped */
 	enum sbx_rule_kind rule_kind;
@@ -270,6 +272,7 @@ static bool must_intercept(struct px_conn *c);
 static bool classifiers_apply(const struct px_conn *c);
 static void peek_read(struct px_conn *c);
 static void held_check(struct px_conn *c);
+static void tunnel_step(struct px_conn *c);
 
 static struct sbx_loop *loop_of(struct px_conn *c)
 {
@@ -746,6 +749,13 @@ static void on_timeout(struct sbx_loop *loop, void *ud)
 	case S_HELD:
 		held_check(c);
 		break;
+	case S_TUNNEL:
+		if (c->tunnel_guard) {
+			tunnel_step(c); /* the guard looks at the first bytes again */
+			break;
+		}
+		conn_finish(c, NULL);
+		break;
 	default:
 		conn_finish(c, NULL);
 		break;
@@ -782,6 +792,44 @@ static struct px_conn *conn_new(struct px_sb *sb, int kind, int fd)
 
 /* ---- deciding ---- */
 
+static int strictness(enum sbx_rule_kind k)
+{
+	return k == SBX_RULE_DENY ? 2 : k == SBX_RULE_REVIEW ? 1 : 0;
+}
+
+/* Servers read requests more loosely than rules match them: many upper-case the method, ignore
+ * a trailing slash or route paths without case. Each such reading is decided too, and a deny or
+ * review rule that one of them meets wins (a reading that nothing allows does not: that would
+ * refuse case-sensitive paths an allow rule names). */
+static void decide_loose_readings(const struct sbx_policy *pol, const struct sbx_target *t, struct sbx_decision *d)
+{
+	char method[SBX_HTTP_MAX_METHOD + 1], path[512];
+	size_t n;
+
+	sbx_strlcpy(method, t->method, sizeof(method));
+	for (char *p = method; *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 32);
+	for (int v = 0; v < 3; v++) {
+		struct sbx_target t2 = *t;
+		struct sbx_decision d2;
+		sbx_strlcpy(path, t->path, sizeof(path));
+		n = strlen(path);
+		if (v >= 1)
+			while (n > 1 && path[n - 1] == '/')
+				path[--n] = '\0';
+		if (v == 2)
+			for (char *p = path; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p + 32);
+		t2.method = method;
+		t2.path = path;
+		sbx_policy_decide(pol, &t2, &d2);
+		if (d2.rule && strictness(d2.kind) > strictness(d->kind))
+			*d = d2;
+	}
+}
+
 static void decide(struct px_conn *c, bool request_level)
 {
 	struct sbx_target t = {
@@ -809,6 +857,8 @@ static void decide(struct px_conn *c, bool request_level)
 		snprintf(c->dec.reason, sizeof(c->dec.reason), "no network policy is loaded");
 	} else {
 		sbx_policy_decide(pol, &t, &c->dec);
+		if (request_level && t.path && t.method)
+			decide_loose_readings(pol, &t, &c->dec);
 	}
 	keep_rule(c);
 }
@@ -1526,7 +1576,7 @@ static void begin_relay(struct px_conn *c)
 		return;
 	}
 	/* A tunnel: CONNECT (answered now), transparent, or an upgraded HTTP connection. */
-	if (c->kind == SBX_PXFD_EXPLICIT && c->mode == M_TUNNEL)
+	if (c->kind == SBX_PXFD_EXPLICIT && c->mode == M_TUNNEL && !c->connect_peek)
 		sbx_buf_append_str(&c->cout, "HTTP/1.1 200 Connection established\r\n\r\n");
 	/* Bytes the upstream proxy's answer carried after its head go to the client first. */
 	if (c->din.len) {
@@ -1592,6 +1642,55 @@ static int pump(struct px_conn *c, int dir, struct side *src, struct side *dst, 
 	}
 }
 
+/* Would a server read these first bytes as TLS or as an HTTP request? Leading empty lines and
+ * lower-case methods count: servers skip the former and upper-case the latter. */
+static bool looks_tls_or_http(const uint8_t *b, size_t n, bool *undecided)
+{
+	size_t i = 0, letters = 0;
+
+	*undecided = false;
+	if (n && b[0] == 0x16)
+		return true;
+	while (i < n && (b[i] == '\r' || b[i] == '\n'))
+		i++;
+	while (i < n && letters < 20 && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= 'a' && b[i] <= 'z'))) {
+		i++;
+		letters++;
+	}
+	if (i == n && letters < 20) {
+		*undecided = true; /* nothing but blank lines and letters so far */
+		return false;
+	}
+	return letters > 0 && b[i] == ' ';
+}
+
+/* The first client bytes of an opaque tunnel that the review classifiers would have read (they
+ * were not TLS or HTTP when the proxy looked, or came only after the peek window closed): they
+ * must not be TLS or HTTP now. A client that waited to hide its request is reset. */
+static bool tunnel_guard_ok(struct px_conn *c)
+{
+	uint8_t b[32];
+	ssize_t n = recv(c->c.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	bool undecided;
+
+	if (n <= 0)
+		return true; /* nothing yet (or EOF): pump finds out */
+	if (looks_tls_or_http(b, (size_t)n, &undecided)) {
+		refuse(c, 403, "denied",
+		       "TLS or HTTP sent after the proxy decided on an opaque tunnel to %s: requests there are "
+		       "read for review, so they must come at once",
+		       c->host[0] ? c->host : "this destination");
+		return false;
+	}
+	if (undecided && n < (ssize_t)sizeof(b) && sbx_monotonic_ms() < c->peek_deadline + HEAD_TIMEOUT_MS) {
+		side_set(c, &c->c, 0);
+		timer_set(c, 20); /* look again when more has come */
+		return false;
+	}
+	c->tunnel_guard = false;
+	return true;
+}
+
 static void tunnel_step(struct px_conn *c)
 {
 	unsigned cs0, cd0, cs1, cd1;
@@ -1608,6 +1707,8 @@ static void tunnel_step(struct px_conn *c)
 			return;
 		}
 	}
+	if (c->tunnel_guard && !tunnel_guard_ok(c))
+		return;
 	if (pump(c, 0, &c->c, &c->u, &c->bytes_up, &cs0, &cd0) < 0 ||
 	    pump(c, 1, &c->u, &c->c, &c->bytes_down, &cs1, &cd1) < 0) {
 		/* A reset or error on either side ends both, as it would end a direct connection. */
@@ -1667,6 +1768,11 @@ static void host_or_addr(struct px_conn *c, const char *host, bool is_ipv6)
 /* The HTTP request (forward absolute-URI, or transparent origin-form) is decided and prepared. */
 /* Would a server read this path differently from the rules (dot segments, empty segments,
  * encoded separators or dots)? Only the part before the query counts. */
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
 static bool path_ambiguous(const char *p)
 {
 	size_t n = strcspn(p, "?");
@@ -1680,8 +1786,15 @@ static bool path_ambiguous(const char *p)
 		if (p[i] == '%' && i + 2 < n &&
 		    (strncasecmp(p + i, "%2e", 3) == 0 || strncasecmp(p + i, "%2f", 3) == 0 || strncasecmp(p + i, "%5c", 3) == 0))
 			return true;
-		if (p[i] == '\\')
-			return true;
+		if (p[i] == '\\' || p[i] == ';')
+			return true; /* ";params" some servers strip */
+		if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+			/* an unreserved character percent-encoded: servers decode it, rules do not */
+			int v = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+			if ((v >= 'A' && v <= 'Z') || (v >= 'a' && v <= 'z') || (v >= '0' && v <= '9') || v == '-' ||
+			    v == '.' || v == '_' || v == '~')
+				return true;
+		}
 	}
 	return false;
 }
@@ -1897,6 +2010,7 @@ static int review_step(struct px_conn *c, struct sbx_http_msg *m, const char *or
 			.body_complete = complete,
 			.needed = needed,
 			.timeout_ms = timeout_ms,
+			.credential_injected = c->intercept && c->have_cred,
 		};
 		if (c->host[0])
 			sbx_strlcpy(host, c->host, sizeof(host));
@@ -1947,6 +2061,9 @@ static void review_release(void *conn, bool approved, const char *decision, cons
 	}
 	c->review_cleared = true;
 	sbx_strlcpy(c->review_note, reason, sizeof(c->review_note));
+	/* the record of the request as sent starts now, after the approval's */
+	c->t0_ms = (int64_t)sbx_now_ms();
+	c->t0_mono = sbx_monotonic_ms();
 	c->state = S_HEAD;
 	head_dispatch(c);
 }
@@ -2020,9 +2137,22 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	if (c->dec.http_rules && path_ambiguous(origin)) {
 		/* Servers read "/a/../b", "//b", "/%2e%2e/b" as other paths than the rules would: where
 		 * HTTP rules apply, only plain paths pass. */
-		refuse(c, 400, "denied", "the path has dot segments, empty segments or encoded '.', '/' or '\\', and HTTP "
-					 "rules apply to %s: send the plain path", c->host[0] ? c->host : "this destination");
+		refuse(c, 400, "denied",
+		       "the path has dot segments, empty segments, ';' parameters or percent-encoded '.', '/', '\\' "
+		       "or unreserved characters, and HTTP rules apply to %s: send the plain path",
+		       c->host[0] ? c->host : "this destination");
 		return;
+	}
+	if (m->upgrade && (c->dec.kind == SBX_RULE_REVIEW || classifiers_apply(c))) {
+		/* After an upgrade the proxy relays opaque bytes: HTTP spoken there (h2c) would pass
+		 * the review unread. WebSocket frames are not HTTP requests; everything else is refused. */
+		const struct sbx_http_str *up = sbx_http_header_get(m, "upgrade");
+		if (!up || !sbx_http_str_ieq(*up, "websocket")) {
+			refuse(c, 403, "denied",
+			       "a protocol upgrade other than WebSocket would carry requests past the review of %s",
+			       c->host[0] ? c->host : "this destination");
+			return;
+		}
 	}
 	if (m->upgrade && c->dec.http_rules) {
 		refuse(c, 403, "denied", "a protocol upgrade would carry requests past the HTTP rules of %s",
@@ -2389,6 +2519,7 @@ static void tunnel_decide_and_go(struct px_conn *c)
 		return;
 	}
 	c->mode = M_TUNNEL;
+	c->tunnel_guard = classifiers_apply(c);
 	start_upstream(c);
 }
 
@@ -2433,15 +2564,23 @@ static void peek_read(struct px_conn *c)
 		tunnel_decide_and_go(c);
 		return;
 	}
-	/* An HTTP request line starts with an upper-case method and a space ("SSH-2.0-..." does
-	 * not). */
-	while (i < (size_t)n && i < 20 && buf[i] >= 'A' && buf[i] <= 'Z')
-		i++;
-	if (i == (size_t)n && i < 20) {
-		peek_wait(c); /* too little to tell yet */
-		return;
+	/* An HTTP request line starts with a method and a space ("SSH-2.0-..." does not); servers
+	 * also take lower-case methods and skip leading empty lines, so those are HTTP too (and the
+	 * strict parser judges them). */
+	{
+		bool undecided;
+		bool http = looks_tls_or_http(buf, (size_t)n, &undecided);
+		i = undecided ? (size_t)n : 0;
+		if (undecided && (size_t)n < 20) {
+			peek_wait(c); /* too little to tell yet */
+			return;
+		}
+		if (!http)
+			i = 0;
+		else
+			i = 1;
 	}
-	if (i > 0 && i < (size_t)n && buf[i] == ' ') {
+	if (i == 1) {
 		c->mode = M_HTTP;
 		c->state = S_HEAD;
 		timer_set(c, HEAD_TIMEOUT_MS);

@@ -247,12 +247,18 @@ static bool header_secret(struct sbx_http_str name)
 	return false;
 }
 
-static bool header_volatile(struct sbx_http_str name)
+static bool header_volatile(struct sbx_http_str name, bool credential_injected)
 {
-	static const char *const names[] = {"authorization", "x-amz-date", "x-amz-security-token", "date",
-					    "amz-sdk-request", "amz-sdk-invocation-id", "x-amz-content-sha256",
-					    "content-length", "transfer-encoding", "connection", "keep-alive",
-					    "proxy-connection", "user-agent", NULL};
+	/* The agent's own credential is part of what was approved, unless the proxy replaces it. */
+	static const char *const cred[] = {"authorization", "x-amz-date", "x-amz-security-token",
+					   "x-amz-content-sha256", NULL};
+	for (size_t i = 0; cred[i]; i++)
+		if (sbx_http_str_ieq(name, cred[i]))
+			return credential_injected;
+	/* Content-Length and Transfer-Encoding stay in: with a body longer than the part the digest
+	 * sees, they are what tells two such bodies apart. */
+	static const char *const names[] = {"date", "amz-sdk-request", "amz-sdk-invocation-id", "connection",
+					    "keep-alive", "proxy-connection", NULL};
 
 	for (size_t i = 0; names[i]; i++)
 		if (sbx_http_str_ieq(name, names[i]))
@@ -332,7 +338,7 @@ static int request_digest(const struct sbx_review_req *r, unsigned char out[32])
 		digest_add(ctx, r->action, strlen(r->action));
 		for (size_t i = 0; r->msg && i < r->msg->nheaders; i++) {
 			const struct sbx_http_header *h = &r->msg->headers[i];
-			if (header_volatile(h->name))
+			if (header_volatile(h->name, r->credential_injected))
 				continue;
 			digest_add(ctx, h->name.p, h->name.len);
 			digest_add(ctx, h->value.p, h->value.len);
@@ -387,8 +393,9 @@ enum sbx_review_hold_result sbx_review_hold(struct sbx_reviews *q, const struct 
 			continue;
 		sbx_strlcpy(id, it->id, SBX_REVIEW_ID_SIZE);
 		if (it->state == I_APPROVED) {
-			item_audit(q, it, "approval", "%s: the client sent the approved request again; it goes through",
-				   it->id);
+			if (!r->body_complete)
+				continue; /* only the part of the body the digest saw was approved */
+			item_audit(q, it, "retry", "%s: the client sent the approved request again", it->id);
 			item_drop(q, it);
 			return SBX_REVIEW_PREAPPROVED;
 		}
@@ -485,8 +492,10 @@ void sbx_review_sandbox_gone(struct sbx_reviews *q, const char *sandbox_id)
 		next = it->next;
 		if (strcmp(it->sandbox_id, sandbox_id) != 0)
 			continue;
-		if (it->state == I_HELD)
-			item_audit(q, it, "refused", "%s: refused, the sandbox stopped before a decision", it->id);
+		item_audit(q, it, it->state == I_HELD ? "refused" : "expired",
+			   it->state == I_HELD ? "%s: refused, the sandbox stopped before a decision"
+					       : "%s: approved, but the sandbox stopped before the client sent it again",
+			   it->id);
 		item_refuse(q, it, "refused", "gone", "the sandbox stopped before the request was reviewed");
 	}
 }
@@ -497,8 +506,10 @@ void sbx_reviews_free(struct sbx_reviews *q)
 		return;
 	while (q->items) {
 		struct item *it = q->items;
-		if (it->state == I_HELD)
-			item_audit(q, it, "refused", "%s: refused, the daemon stopped before a decision", it->id);
+		item_audit(q, it, it->state == I_HELD ? "refused" : "expired",
+			   it->state == I_HELD ? "%s: refused, the daemon stopped before a decision"
+					       : "%s: approved, but the daemon stopped before the client sent it again",
+			   it->id);
 		item_refuse(q, it, "refused", "gone", "the sbx daemon stopped before the request was reviewed");
 	}
 	free(q);
@@ -521,6 +532,8 @@ int sbx_review_shape_of(struct sbx_reviews *q, const char *id, struct sbx_review
 	sbx_strlcpy(out->path, it->path, sizeof(out->path));
 	sbx_strlcpy(out->action, it->action, sizeof(out->action));
 	out->host_is_name = !strchr(it->host, ':') && strspn(it->host, "0123456789.") != strlen(it->host);
+	out->has_query = strchr(it->target, '?') != NULL;
+	out->needed = it->needed;
 	return 0;
 }
 
@@ -590,7 +603,7 @@ int sbx_review_deny(struct sbx_reviews *q, const char *id, const char *approver,
 	char why[300], clean[160] = "";
 
 	*out = NULL;
-	if (!it || it->state != I_HELD)
+	if (!it)
 		return sbx_err_set(err, SBX_E_NOTFOUND,
 				   "no request %s is waiting for review (decided or timed out already? sbx policy log "
 				   "shows what happened)",

@@ -69,6 +69,7 @@ struct sbx_review_req {
 	bool body_complete;
 	uint32_t needed;          /* approvals, 1 or 2 */
 	uint64_t timeout_ms;      /* 0 = SBX_REVIEW_DEFAULT_TIMEOUT_MS */
+	bool credential_injected; /* the proxy replaces the credential headers: a retry's own differ */
 };
 
 enum sbx_review_hold_result {
@@ -99,6 +100,8 @@ struct sbx_review_shape {
 	char path[512];   /* without the query */
 	char action[128];
 	bool host_is_name;
+	bool has_query;   /* the URL had a query, which a rule's path cannot name */
+	uint32_t needed;
 };
 /* SBX_E_NOTFOUND when there is no such item. */
 int sbx_review_shape_of(struct sbx_reviews *q, const char *id, struct sbx_review_shape *out, sbx_err *err);
@@ -109,7 +112,8 @@ int sbx_review_shape_of(struct sbx_reviews *q, const char *id, struct sbx_review
  * (no such held request), SBX_E_CONFLICT (this approver already approved it), SBX_E_IO (the log
  * cannot record it: nothing changed). */
 int sbx_review_approve(struct sbx_reviews *q, const char *id, const char *approver, json_t **out, sbx_err *err);
-/* Refuses it (reason may be NULL or ""). *out gets {"id","state":"denied"}. */
+/* Refuses it (reason may be NULL or ""): a held request, or one approved while its client was
+ * away (its retry is then refused too). *out gets {"id","state":"denied"}. */
 int sbx_review_deny(struct sbx_reviews *q, const char *id, const char *approver, const char *reason, json_t **out,
 		    sbx_err *err);
 
