@@ -2233,6 +2233,22 @@ static void http_request(struct px_conn *c, struct sbx_http_msg *m)
 	start_upstream(c);
 }
 
+/* Answers a CONNECT the proxy will read the inside of: "200 Connection established", sent at
+ * once. A client that did not wait for it is refused. */
+static bool connect_established(struct px_conn *c, const struct sbx_http_msg *m)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+	sbx_buf_consume(&c->cin, m->head_len);
+	if (c->cin.len || send(c->c.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1) {
+		refuse(c, 400, "error", "data sent before the tunnel was established");
+		return false;
+	}
+	return true;
+}
+
+static void peek_start(struct px_conn *c);
+
 static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 {
 	struct sbx_http_target t;
@@ -2252,35 +2268,23 @@ static void connect_request(struct px_conn *c, struct sbx_http_msg *m)
 	if (c->dec.kind == SBX_RULE_ALLOW && !must_intercept(c) && classifiers_apply(c)) {
 		/* Only the built-in classifiers want to read the requests: TLS is opened when the
 		 * client speaks TLS in the tunnel; anything else passes as before. */
-		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-		sbx_buf_consume(&c->cin, m->head_len);
-		if (c->cin.len || send(c->c.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1) {
-			refuse(c, 400, "error", "data sent before the tunnel was established");
+		if (!connect_established(c, m))
 			return;
-		}
 		c->connect_peek = true;
 		c->origin_form = true; /* HTTP inside the tunnel comes in origin form */
-		c->state = S_PEEK;
-		c->peek_deadline = sbx_monotonic_ms() + PEEK_TIMEOUT_MS;
-		timer_set(c, PEEK_TIMEOUT_MS);
-		side_set(c, &c->c, SBX_EV_READ);
+		peek_start(c);
 		return;
 	}
 	if (wants_interception(c)) {
 		/* A credential to put in, or HTTP rules to enforce: open the TLS (the sandbox trusts our
 		 * CA) and handle the requests one by one. */
-		static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 		if (!c->p->mitm) { /* say it in the CONNECT answer, while the client still reads HTTP */
 			refuse(c, 502, "error", "TLS interception is needed for %s but unavailable: %s", c->host,
 			       c->p->mitm_error);
 			return;
 		}
-		sbx_buf_consume(&c->cin, m->head_len);
-		if (c->cin.len || send(c->c.fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1) {
-			refuse(c, 400, "error", "data sent before the tunnel was established");
-			return;
-		}
-		start_client_tls(c);
+		if (connect_established(c, m))
+			start_client_tls(c);
 		return;
 	}
 	if (c->dec.http_restricts) {
@@ -2750,6 +2754,12 @@ static void transparent_start(struct px_conn *c)
 	/* Look at what the client says first (TLS SNI, an HTTP request: HTTP rules and the log
 	 * need it). A client that waits for the server to speak (SMTP, MySQL, ...) is decided on
 	 * what is known when the short peek window closes. */
+	peek_start(c);
+}
+
+/* Look at the client's first bytes (TLS ClientHello, an HTTP request) for a short while. */
+static void peek_start(struct px_conn *c)
+{
 	c->state = S_PEEK;
 	c->peek_deadline = sbx_monotonic_ms() + PEEK_TIMEOUT_MS;
 	timer_set(c, PEEK_TIMEOUT_MS);
